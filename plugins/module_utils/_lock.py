@@ -1,0 +1,99 @@
+# Copyright (c) 2026, capstan.release contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""One deploy or rollback per deploy_to at a time: the lock file and its holder.
+
+The lock is ``<deploy_to>/.capstan/lock``, a JSON object naming its holder (owner token,
+user, controller host, pid, time), created atomically with link(2) so it never exists
+half-written. Its owner releases it; anyone else needs ``force`` (a stale lock).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ansible_collections.capstan.release.plugins.module_utils import _fsops
+from ansible_collections.capstan.release.plugins.module_utils import _journal
+from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+
+BREAK_HINT = 're-run the same playbook with -e deploy_break_lock=true'
+
+
+def read_holder(path):
+    """The holder recorded in the lock file, {} when unlocked."""
+    text = _fsops.read_text(path)
+    if text is None:
+        return {}
+    try:
+        holder = json.loads(text)
+    except ValueError:
+        holder = None
+    if not isinstance(holder, dict):
+        holder = {'owner': None, 'unreadable': text[:200]}
+    return holder
+
+
+def describe(holder):
+    """A holder in words: ``alice on ctl01 (pid 4242) since 2026-11-21T22:14:04Z``."""
+    if not holder:
+        return 'nobody'
+    if 'unreadable' in holder:
+        return 'an unreadable lock file'
+    return '%s on %s (pid %s) since %s' % (holder.get('user') or '?', holder.get('host') or '?',
+                                           holder.get('pid') or '?', holder.get('time') or '?')
+
+
+def make_holder(owner, user=None, host=None, pid=None, command=None):
+    if not owner:
+        raise CapstanError('owner must be a non-empty token identifying this run')
+    return {'owner': owner, 'user': user, 'host': host, 'pid': pid, 'command': command, 'time': _journal.utc_stamp()}
+
+
+def plan_acquire(path, owner, force=False):
+    """What taking the lock would do: ('take' | 'held' | 'break', current holder)."""
+    holder = read_holder(path)
+    if not holder:
+        return 'take', holder
+    if holder.get('owner') == owner:
+        return 'held', holder
+    if force:
+        return 'break', holder
+    raise CapstanError('%s is locked by %s; if that run is gone, %s' % (os.path.dirname(os.path.dirname(path)), describe(holder), BREAK_HINT),
+                       holder=holder)
+
+
+def acquire(path, holder, force=False):
+    """Take the lock for ``holder``; returns (changed, previous holder)."""
+    action, previous = plan_acquire(path, holder['owner'], force)
+    if action == 'held':
+        return False, previous
+    data = json.dumps(holder, sort_keys=True) + '\n'
+    if action == 'break':
+        _fsops.write_file_atomic(path, data, 0o644)
+        return True, previous
+    if not _fsops.create_file_exclusive(path, data, 0o644):
+        # Someone took it between our look and our link: report them.
+        return acquire(path, holder, force)
+    return True, previous
+
+
+def plan_release(path, owner, force=False):
+    """What releasing would do: ('free' | 'release', current holder)."""
+    holder = read_holder(path)
+    if not holder:
+        return 'free', holder
+    if holder.get('owner') != owner and not force:
+        raise CapstanError('%s is locked by %s, not by this run; %s' % (os.path.dirname(os.path.dirname(path)), describe(holder), BREAK_HINT),
+                           holder=holder)
+    return 'release', holder
+
+
+def release(path, owner, force=False):
+    """Release the lock held by ``owner`` (anyone's with ``force``); returns (changed, holder)."""
+    action, holder = plan_release(path, owner, force)
+    if action == 'free':
+        return False, holder
+    _fsops.remove_file(path)
+    _fsops.fsync_dir(os.path.dirname(path))
+    return True, holder
