@@ -21,15 +21,22 @@ BREAK_HINT = 're-run the same playbook with -e deploy_break_lock=true'
 
 
 def read_holder(path):
-    """The holder recorded in the lock file, {} when unlocked."""
-    text = _fsops.read_text(path)
+    """The holder recorded in the lock file, {} when unlocked.
+
+    A lock file that exists but cannot be read or does not hold a holder is still a lock:
+    it is reported as ``{'owner': None, 'unreadable': ...}``, never as unlocked.
+    """
+    try:
+        text = _fsops.read_text(path)
+    except (IOError, OSError) as exc:
+        return {'owner': None, 'unreadable': '', 'error': str(exc)}
     if text is None:
         return {}
     try:
         holder = json.loads(text)
     except ValueError:
         holder = None
-    if not isinstance(holder, dict):
+    if not isinstance(holder, dict) or not holder:
         holder = {'owner': None, 'unreadable': text[:200]}
     return holder
 
@@ -42,6 +49,13 @@ def describe(holder):
         return 'an unreadable lock file'
     return '%s on %s (pid %s) since %s' % (holder.get('user') or '?', holder.get('host') or '?',
                                            holder.get('pid') or '?', holder.get('time') or '?')
+
+
+def _refusal(path, holder, why):
+    """The one sentence a run refused by ``holder`` sees: who, what they ran, how to clear it."""
+    running = ' running %r' % holder['command'] if holder.get('command') else ''
+    return '%s is locked by %s%s%s; if that run is gone, %s' % (
+        os.path.dirname(os.path.dirname(path)), describe(holder), running, why, BREAK_HINT)
 
 
 def make_holder(owner, user=None, host=None, pid=None, command=None):
@@ -59,8 +73,7 @@ def plan_acquire(path, owner, force=False):
         return 'held', holder
     if force:
         return 'break', holder
-    raise CapstanError('%s is locked by %s; if that run is gone, %s' % (os.path.dirname(os.path.dirname(path)), describe(holder), BREAK_HINT),
-                       holder=holder)
+    raise CapstanError(_refusal(path, holder, ''), holder=holder)
 
 
 def acquire(path, holder, force=False):
@@ -84,8 +97,7 @@ def plan_release(path, owner, force=False):
     if not holder:
         return 'free', holder
     if holder.get('owner') != owner and not force:
-        raise CapstanError('%s is locked by %s, not by this run; %s' % (os.path.dirname(os.path.dirname(path)), describe(holder), BREAK_HINT),
-                           holder=holder)
+        raise CapstanError(_refusal(path, holder, ', not by this run'), holder=holder)
     return 'release', holder
 
 

@@ -23,9 +23,9 @@ from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 
 NAME_FORMAT = '%Y%m%d%H%M%S'
-_NAME_RE = re.compile(r'^[0-9]{14}$')
+_NAME_RE = re.compile(r'^[0-9]{14}\Z')
 ARCHIVE_KINDS = {'failed': 'failed-release-', 'rolled_back': 'rolled-back-release-'}
-_ARCHIVE_RE = re.compile(r'^(failed|rolled-back)-release-([0-9]{14})\.tar\.gz$')
+_ARCHIVE_RE = re.compile(r'^(failed|rolled-back)-release-([0-9]{14})\.tar\.gz\Z')
 STATE_DIR = '.capstan'
 
 
@@ -207,20 +207,22 @@ class Snapshot(object):
         }
 
 
-def prune_plan(snapshot, keep, exclude=()):
+def prune_plan(snapshot, keep, exclude=(), leaving=()):
     """Which releases a prune removes, and why, as a list of (name, reason) oldest first.
 
     ``reason`` is ``old`` (a successful release beyond the newest ``keep``), or the state of
     a leftover (unfinished, finished, failed, rolled_back, unknown) of a run that did not
     complete. Never the current release, never a name in ``exclude`` (the release this run
     is building), never a foreign entry. Only successful releases count toward ``keep``.
+    ``leaving`` names releases the caller removes itself (the one a rollback left): they are
+    not in the plan and take no place among the kept.
     """
     if not isinstance(keep, int) or isinstance(keep, bool) or keep < 1:
         raise CapstanError('keep_releases must be a whole number of at least 1, got %r' % (keep,))
-    protected = set(exclude)
+    protected = set(exclude) | set(leaving)
     if snapshot.current is not None:
         protected.add(snapshot.current)
-    successful = snapshot.successful()
+    successful = [name for name in snapshot.successful() if name not in leaving]
     kept = set(successful[-keep:])
     if snapshot.current in successful and snapshot.current not in kept:
         # current always counts among the kept: it takes the place of the oldest of them.

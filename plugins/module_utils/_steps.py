@@ -90,10 +90,15 @@ def _refuse_older(snapshot, name):
                            % (name, snapshot.releases[-1], snapshot.tree.releases))
 
 
-def prepare_release(deploy_to, name, linked_files=None, check=False, run=None):
-    """Create the tree and an empty, unfinished release ``name``."""
+def prepare_release(deploy_to, name, linked_files=None, check=False, run=None, linked_dirs=None):
+    """Create the tree and an empty, unfinished release ``name``.
+
+    ``linked_dirs`` and ``linked_files`` are only checked here (the linking is finish_release's),
+    so bad input is refused before the release exists.
+    """
     tree = _releases.Tree(deploy_to)
     _releases.check_release_name(name)
+    _links(tree, name, linked_dirs, linked_files)
     _preflight_linked_files(tree, linked_files)
     snapshot = _releases.Snapshot(tree)
     state = snapshot.states.get(name)
@@ -132,7 +137,7 @@ def finish_release(deploy_to, name, revision, revision_time=None, linked_dirs=No
     if not revision or '\n' in revision:
         raise CapstanError('revision must be a non-empty single line (a git sha or content digest), got %r' % (revision,))
     links = _links(tree, name, linked_dirs, linked_files)
-    prepared = prepare_release(deploy_to, name, linked_files=linked_files, check=check, run=run)
+    # Refuse before prepare_release creates anything; a release it creates is unfinished.
     state = _releases.Snapshot(tree).states.get(name, 'unfinished')
     release_path = tree.release_path(name)
     revision_file = os.path.join(release_path, 'REVISION')
@@ -143,6 +148,7 @@ def finish_release(deploy_to, name, revision, revision_time=None, linked_dirs=No
                                % (name, old_revision, revision))
     elif state != 'unfinished':
         raise CapstanError('release %s is %s and cannot be finished' % (name, state))
+    prepared = prepare_release(deploy_to, name, linked_files=linked_files, check=check, run=run)
     todo = [link for link in links if not _link_ok(link[0], link[1])]
     changed = prepared['changed'] or state == 'unfinished' or bool(todo)
     if changed and not check:
@@ -179,6 +185,7 @@ def succeed_release(deploy_to, name, branch, log_user, check=False, run=None):
         raise CapstanError('release %s is %s, only a finished release can be recorded as deployed' % (name, state))
     changed = state != 'successful'
     revision = snapshot.revision_of(name) or 'unknown'
+    log_user = log_user or _host_user()
     line = _journal.deploy_line(branch, revision, name, log_user)
     if changed and not check:
         _ensure_dirs([tree.state_dir])
@@ -194,6 +201,7 @@ def _retire(tree, snapshot, name, state, check, run=None, kind=None):
     kind = kind or _releases.archive_kind(state)
     archive = tree.archive_path(name, kind) if kind else None
     if not check:
+        _ensure_dirs([tree.state_dir])
         if kind == 'failed' and state != 'failed':
             _journal.append_event(tree.journal, 'failed', name, run=run)
         elif kind == 'rolled_back' and state != 'rolled_back':
@@ -246,20 +254,25 @@ def swap_current(deploy_to, name, migrate=False, rollback=False, log_user=None, 
     changed = snapshot.current != name
     migrated = None
     if snapshot.current_kind == 'directory':
-        migrated = _releases.next_free_name_before(snapshot.releases, name)
+        # Foreign entries too: a 14-digit file or link in releases/ is not a free name.
+        migrated = _releases.next_free_name_before(snapshot.releases + snapshot.foreign, name)
+    previous = migrated or snapshot.current
     if changed and not check:
         if migrated:
+            # Recorded first and moved right before the switch: the moment without current
+            # (a directory cannot be renamed over) is two renames long.
             _ensure_dirs([tree.state_dir])
-            os.rename(tree.current, tree.release_path(migrated))
             _journal.append_event(tree.journal, 'succeeded', migrated, note='migrated from a current directory', run=run)
+            os.rename(tree.current, tree.release_path(migrated))
         _fsops.replace_symlink(tree.current, target)
+        if migrated:
+            _fsops.fsync_dir(tree.releases)
         _ensure_dirs([tree.state_dir])
-        _journal.append_event(tree.journal, 'published', name, previous=snapshot.current, mode='rollback' if rollback else 'deploy', run=run)
+        _journal.append_event(tree.journal, 'published', name, previous=previous, mode='rollback' if rollback else 'deploy', run=run)
         if rollback:
             user = log_user or _host_user()
-            _journal.append_event(tree.journal, 'rollback', name, previous=snapshot.current, user=user, run=run)
+            _journal.append_event(tree.journal, 'rollback', name, previous=previous, user=user, run=run)
             _fsops.append_line(tree.revisions_log, _journal.rollback_line(user, name))
-    previous = migrated or snapshot.current
     return {
         'changed': changed,
         'release': name,
@@ -289,7 +302,7 @@ def prune(deploy_to, keep, keep_archives, exclude=None, rolled_back=None, check=
             raise CapstanError('rolled_back %s is the release current points to; it is never removed' % rolled_back)
         if rolled_back in snapshot.releases:
             steps.append((rolled_back, 'rolled_back', 'rolled_back'))
-    plan = _releases.prune_plan(snapshot, keep, exclude + ([rolled_back] if rolled_back else []))
+    plan = _releases.prune_plan(snapshot, keep, exclude, leaving=[rolled_back] if rolled_back else [])
     steps.extend((name, reason, _releases.archive_kind(snapshot.states[name])) for name, reason in plan)
     new_archives = [os.path.basename(tree.archive_path(name, kind)) for name, _reason, kind in steps if kind]
     old_archives = _releases.archives_plan(snapshot, keep_archives, adding=new_archives)
@@ -356,15 +369,20 @@ def lock(deploy_to, state, owner, user=None, host=None, pid=None, command=None, 
     """Take (``present``) or release (``absent``) the deploy lock of ``deploy_to``."""
     tree = _releases.Tree(deploy_to)
     if state == 'present':
+        new_holder = _lock.make_holder(owner, user, host, pid, command)
         action, holder = _lock.plan_acquire(tree.lock, owner, force)
         changed = action != 'held'
         if changed and not check:
-            _ensure_dirs([tree.deploy_to, tree.state_dir])
-            _lock.acquire(tree.lock, _lock.make_holder(owner, user, host, pid, command), force)
-        after = _lock.read_holder(tree.lock) if not check else {'owner': owner}
+            # Runs racing for a new tree all create these: exist_ok, or the losers fail here
+            # with EEXIST instead of being refused with the winner's name.
+            os.makedirs(tree.state_dir, exist_ok=True)
+            _lock.acquire(tree.lock, new_holder, force)
+        after = new_holder if check and changed else _lock.read_holder(tree.lock)
         return {'changed': changed, 'locked': True, 'broken': holder if action == 'break' else {},
                 'holder': after, 'lock_path': tree.lock,
-                'diff': _diff({'holder': _lock.describe(holder)}, {'holder': owner})}
+                'diff': _diff({'holder': _lock.describe(holder)}, {'holder': _lock.describe(after)})}
+    if not owner:
+        raise CapstanError('owner must be a non-empty token identifying this run')
     action, holder = _lock.plan_release(tree.lock, owner, force)
     changed = action == 'release'
     if changed and not check:

@@ -1,0 +1,74 @@
+# capstan.release: `make demo` shows it, `make test` checks everything CI checks.
+# GNU make. Tools run from .venv/bin (made by `make venv`); nothing needs activating.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+# `make test` runs its steps in the order listed, even under -j.
+.NOTPARALLEL:
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+STAMP := $(VENV)/.requirements-stamp
+COLLECTION_LINK := .collections/ansible_collections/capstan/release
+# ansible-lint puts $ANSIBLE_HOME/collections before every other collections path, and offline (see
+# .ansible-lint) it never refreshes what is there. Point ANSIBLE_HOME at the repo's .ansible and put
+# a link to the checkout in it: lint always sees the live tree, never a copy installed in ~/.ansible.
+LINT_COLLECTION_LINK := .ansible/collections/ansible_collections/capstan/release
+BUILD_DIR := build
+
+# Tools started by the tools (molecule -> ansible-playbook, ansible-lint -> ansible) come from the venv too.
+export PATH := $(BIN):$(PATH)
+export MOLECULE_GLOB := molecule/*/molecule.yml
+
+.PHONY: help venv collections demo test test-fast units sanity lint build integration changelog-lint clean distclean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+venv: $(STAMP) ## Create .venv with the pinned tools (again when a requirements file changes)
+
+$(STAMP): requirements.txt requirements-test.txt
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements.txt -r requirements-test.txt
+	@touch $@
+
+collections: ## Link .collections/ansible_collections/capstan/release to this checkout
+	@mkdir -p $(dir $(COLLECTION_LINK))
+	@test -L $(COLLECTION_LINK) || ln -sfn ../../.. $(COLLECTION_LINK)
+
+demo: venv collections ## Run the demo playbook
+	$(VENV)/bin/ansible-playbook playbooks/demo.yml
+
+test: units sanity lint build integration ## Everything CI runs, in order
+
+test-fast: units lint ## Unit tests and ansible-lint only
+
+units: venv collections ## pytest tests/unit
+	$(VENV)/bin/pytest tests/unit
+
+sanity: venv ## ansible-test sanity on a copy at <tmp>/ansible_collections/capstan/release
+	tests/scripts/sanity.sh
+
+lint: venv collections ## ansible-lint, profile production
+	@mkdir -p $(dir $(LINT_COLLECTION_LINK))
+	@test -L $(LINT_COLLECTION_LINK) || { rm -rf $(LINT_COLLECTION_LINK); ln -s ../../../.. $(LINT_COLLECTION_LINK); }
+	ANSIBLE_HOME=$(CURDIR)/.ansible $(VENV)/bin/ansible-lint
+
+build: venv changelog-lint ## Build the collection tarball into build/ and install it into an empty path
+	tests/scripts/build.sh $(BUILD_DIR)
+
+changelog-lint: venv
+	$(VENV)/bin/antsibull-changelog lint
+	$(VENV)/bin/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
+
+integration: venv collections ## pytest tests/integration (real SSH hosts)
+	$(VENV)/bin/pytest tests/integration
+
+clean: ## Remove build and test outputs (keeps .venv)
+	rm -rf $(BUILD_DIR) tests/output .collections .ansible .pytest_cache .hypothesis
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean ## clean, and remove .venv too
+	rm -rf $(VENV)

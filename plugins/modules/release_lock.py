@@ -1,0 +1,162 @@
+#!/usr/bin/python
+# Copyright (c) 2026, capstan.release contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: release_lock
+short_description: Take or release the deploy lock of a deploy tree
+version_added: 1.0.0
+description:
+  - Allows one deploy or rollback per deploy tree at a time. The lock is the file
+    C(<deploy_to>/.capstan/lock), a JSON object naming its holder (O(owner), O(user), O(host),
+    O(pid), O(command) and the time it was taken). It is created atomically with link(2), so
+    of several runs racing for it exactly one wins, and it never exists half-written.
+  - With O(state=present) the lock is taken, creating O(deploy_to) and C(.capstan/) when
+    needed. When another run holds it, the module fails at once, changing nothing; the message
+    names the holder (user, host, pid, time and the command it ran) and says how to clear a
+    stale lock - re-run the same playbook with C(-e deploy_break_lock=true), which sets
+    O(force=true).
+  - With O(state=absent) the lock is released. Only its owner releases it; anyone else needs
+    O(force=true).
+  - Taking a lock this run already holds, or releasing a lock nobody holds, changes nothing.
+author: capstan.release contributors (!UNKNOWN)
+options:
+  deploy_to:
+    description: The deploy tree, an absolute path.
+    type: path
+    required: true
+  state:
+    description: V(present) takes the lock, V(absent) releases it.
+    type: str
+    choices: [present, absent]
+    default: present
+  owner:
+    description:
+      - A token identifying this run, the same on every host, for example the controller's
+        host name, pid and start time. The lock belongs to this token.
+    type: str
+    required: true
+  user:
+    description: The user running the deploy on the controller, recorded in the lock.
+    type: str
+  host:
+    description: The controller host name, recorded in the lock.
+    type: str
+  pid:
+    description: The process id of the run on the controller, recorded in the lock.
+    type: int
+  command:
+    description: The command that was run, recorded in the lock and shown to whoever is refused.
+    type: str
+  force:
+    description:
+      - Break a lock held by someone else, a stale lock left by a run that is gone.
+      - Set by the roles from C(deploy_break_lock).
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    description: Reports whether the lock would be taken, broken or released and changes nothing; a lock held by another run is refused as without check mode.
+  diff_mode:
+    support: full
+    description: Shows the holder before and after.
+seealso:
+  - module: capstan.release.release_info
+"""
+
+EXAMPLES = r"""
+- name: Take the deploy lock
+  capstan.release.release_lock:
+    deploy_to: /srv/app
+    owner: "{{ deploy_run_id }}"
+    user: "{{ lookup('ansible.builtin.env', 'USER') }}"
+    host: "{{ lookup('ansible.builtin.pipe', 'hostname') }}"
+    command: ansible-playbook capstan.release.deploy -i inventory
+    force: "{{ deploy_break_lock | default(false) }}"
+
+- name: Release the deploy lock
+  capstan.release.release_lock:
+    deploy_to: /srv/app
+    owner: "{{ deploy_run_id }}"
+    state: absent
+"""
+
+RETURN = r"""
+locked:
+  description: Whether this run holds the lock now (after O(state=present)) or nobody does (false, after O(state=absent)).
+  returned: success
+  type: bool
+  sample: true
+holder:
+  description:
+    - The holder of the lock now, empty after O(state=absent); in check mode, the holder the
+      lock would have.
+    - When the lock is held by another run, the module fails and returns that run's holder here.
+  returned: success, and on failure when another run holds the lock
+  type: dict
+  sample:
+    owner: 1795385644-ctl01-4242
+    user: alice
+    host: ctl01
+    pid: 4242
+    command: ansible-playbook capstan.release.deploy -i inventory
+    time: "2026-11-21T22:14:04Z"
+broken:
+  description: The holder displaced by O(force=true), empty when no lock of another run was broken.
+  returned: success
+  type: dict
+  sample:
+    owner: 1795380000-ci-77
+    user: ci
+    host: runner-3
+    pid: 77
+    command: ansible-playbook deploy.yml
+    time: "2026-11-21T20:40:00Z"
+lock_path:
+  description: The lock file.
+  returned: success
+  type: str
+  sample: /srv/app/.capstan/lock
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.plugins.module_utils._steps import lock
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            deploy_to=dict(type='path', required=True),
+            state=dict(type='str', choices=['present', 'absent'], default='present'),
+            owner=dict(type='str', required=True),
+            user=dict(type='str'),
+            host=dict(type='str'),
+            pid=dict(type='int'),
+            command=dict(type='str'),
+            force=dict(type='bool', default=False),
+        ),
+        supports_check_mode=True,
+    )
+    params = module.params
+    try:
+        result = lock(params['deploy_to'], params['state'], params['owner'], user=params['user'],
+                      host=params['host'], pid=params['pid'], command=params['command'],
+                      force=params['force'], check=module.check_mode)
+    except CapstanError as error:
+        module.fail_json(msg=str(error), **error.details)
+    except (IOError, OSError) as error:
+        module.fail_json(msg='%s the lock of %s failed: %s'
+                         % ('taking' if params['state'] == 'present' else 'releasing', params['deploy_to'], error))
+    if not module._diff:
+        result.pop('diff')
+    module.exit_json(**result)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,96 @@
+"""Python face of the test bed (tests/bed/bed), for pytest fixtures.
+
+Every function shells out to the bash tool, so the two can never disagree::
+
+    sys.path.insert(0, str(REPO / "tests" / "bed"))   # e.g. in a conftest.py
+    import bed
+
+    inventory = bed.up(3)        # Path to the Ansible inventory (group "bed")
+    bed.cut(2); bed.heal(2)
+    bed.run_on(1, "cat /srv/app/current/REVISION").stdout
+    bed.down()
+
+Needs root, like the tool. The state dir follows $CAPSTAN_BED_STATE, as the
+tool does (default /var/lib/capstan-bed).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Sequence, Union
+
+BED = Path(__file__).resolve().with_name("bed")
+
+
+def state_dir() -> Path:
+    """Where the tool keeps keys, configs, inventory.ini and ssh_config."""
+    return Path(os.environ.get("CAPSTAN_BED_STATE", "/var/lib/capstan-bed"))
+
+
+def _bed(*args: str) -> str:
+    """Run the tool; raise CalledProcessError (with its message) on failure."""
+    done = subprocess.run(
+        [str(BED), *args], check=False, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise subprocess.CalledProcessError(
+            done.returncode, done.args, done.stdout, done.stderr
+        )
+    return done.stdout
+
+
+def up(n: int) -> Path:
+    """Make exactly hosts 1..n, reachable and fault-free; return the inventory path."""
+    return Path(_bed("up", str(n)).strip().splitlines()[-1])
+
+
+def down() -> None:
+    """Remove everything the bed made; fine when nothing is up."""
+    _bed("down")
+
+
+def cut(i: int) -> None:
+    """Take host i off the network."""
+    _bed("cut", str(i))
+
+
+def heal(i: int) -> None:
+    """Put host i back on the network."""
+    _bed("heal", str(i))
+
+
+def slow(i: int, ms: int) -> None:
+    """Delay host i's outgoing packets by ms milliseconds (0 removes it)."""
+    _bed("slow", str(i), str(ms))
+
+
+def status() -> str:
+    """The tool's status table."""
+    return _bed("status")
+
+
+def inventory() -> Path:
+    return state_dir() / "inventory.ini"
+
+
+def ssh_config() -> Path:
+    """For `ssh -F <this> host1 ...`."""
+    return state_dir() / "ssh_config"
+
+
+def run_on(
+    i: int, cmd: Union[str, Sequence[str]], **kwargs
+) -> subprocess.CompletedProcess:
+    """Run cmd inside host i's namespaces: it sees the host's /srv, /tmp, /root.
+
+    A string runs under ``sh -c``; a list runs as is. Defaults: text output
+    captured, no exception on failure (check the returncode); any
+    subprocess.run keyword overrides them.
+    """
+    argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+    check = kwargs.pop("check", False)
+    kwargs.setdefault("capture_output", True)
+    kwargs.setdefault("text", True)
+    return subprocess.run([str(BED), "exec", str(i), *argv], check=check, **kwargs)

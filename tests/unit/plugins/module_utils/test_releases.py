@@ -1,0 +1,371 @@
+"""_releases: names, the snapshot of a tree, and the prune rules, called directly."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import time
+
+import pytest
+
+from ansible_collections.capstan.release.plugins.module_utils import _journal
+from ansible_collections.capstan.release.plugins.module_utils import _releases
+from ansible_collections.capstan.release.plugins.module_utils import _steps
+from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.tests.unit.conftest import deploy
+
+UTC = datetime.timezone.utc
+R1, R2, R3, R4, R5 = '20261121221401', '20261121221402', '20261121221403', '20261121221404', '20261121221405'
+
+
+def write(path, text=''):
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, 'w') as handle:
+        handle.write(text)
+
+
+def snapshot(deploy_to):
+    return _releases.Snapshot(_releases.Tree(deploy_to))
+
+
+# names
+
+
+@pytest.mark.parametrize('name', ['20261121221404', '00000000000000', '99999999999999'])
+def test_is_release_name_accepts_14_digits(name):
+    assert _releases.is_release_name(name)
+
+
+@pytest.mark.parametrize('name', [
+    '2026112122140', '202611212214040', '2026112122140a', ' 20261121221404', '20261121221404 ',
+    '20261121221404\n', '\u0662\u0660\u0662\u0666\u0661\u0661\u0662\u0661\u0662\u0662\u0661\u0664\u0660\u0664',
+    '2026-11-21T2214', '', '..', '../20261121221404', '20261121221404/', 20261121221404, None,
+])
+def test_is_release_name_refuses_anything_else(name):
+    assert not _releases.is_release_name(name)
+
+
+def test_check_release_name_names_the_input():
+    with pytest.raises(CapstanError) as error:
+        _releases.check_release_name('../x', 'rollback_release')
+    assert str(error.value) == "rollback_release must be a release name of 14 digits (UTC YYYYmmddHHMMSS), got '../x'"
+
+
+def test_sort_names_orders_by_name_and_drops_the_rest():
+    assert _releases.sort_names([R3, 'foo', R1, '2026112122140', R2]) == [R1, R2, R3]
+
+
+def test_next_release_name_is_the_utc_time():
+    now = datetime.datetime(2026, 11, 21, 22, 14, 4, tzinfo=UTC)
+    assert _releases.next_release_name([], now=now) == '20261121221404'
+
+
+def test_next_release_name_defaults_to_utc_whatever_the_local_zone(monkeypatch):
+    monkeypatch.setenv('TZ', 'Pacific/Kiritimati')  # UTC+14: a local-time name would be a day off
+    time.tzset()
+    try:
+        before = datetime.datetime.now(UTC).strftime('%Y%m%d%H%M%S')
+        name = _releases.next_release_name([])
+        after = datetime.datetime.now(UTC).strftime('%Y%m%d%H%M%S')
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert before <= name <= after
+
+
+def test_next_release_name_with_a_clock_behind_is_still_greater_than_every_name():
+    now = datetime.datetime(2026, 11, 21, 22, 0, 0, tzinfo=UTC)
+    assert _releases.next_release_name([R1, R4, 'foo'], now=now) == R5
+
+
+def test_two_deploys_in_one_second_get_different_names():
+    now = datetime.datetime(2026, 11, 21, 22, 14, 4, tzinfo=UTC)
+    first = _releases.next_release_name([], now=now)
+    second = _releases.next_release_name([first], now=now)
+    third = _releases.next_release_name([first, second], now=now)
+    assert (first, second, third) == ('20261121221404', '20261121221405', '20261121221406')
+
+
+@pytest.mark.parametrize('newest, expected', [
+    ('20261231235959', '20270101000000'),
+    ('20261130235959', '20261201000000'),
+    ('20280228235959', '20280229000000'),
+    ('20270228235959', '20270301000000'),
+])
+def test_next_release_name_rolls_over_minutes_days_months_and_years(newest, expected):
+    now = datetime.datetime(2026, 1, 1, 0, 0, 0, tzinfo=UTC)
+    assert _releases.next_release_name([newest], now=now) == expected
+
+
+def test_next_release_name_after_a_name_that_is_no_date_still_increments():
+    now = datetime.datetime(2026, 1, 1, tzinfo=UTC)
+    assert _releases.next_release_name(['99991399999999'], now=now) == '99991400000000'
+    with pytest.raises(CapstanError):
+        _releases.next_release_name(['99999999999999'], now=now)
+
+
+def test_next_free_name_before_skips_taken_names():
+    assert _releases.next_free_name_before([R3, R2], R4) == R1
+
+
+@pytest.mark.parametrize('path, expected', [('log', 'log'), ('tmp/pids', 'tmp/pids'), ('public//system/', 'public/system')])
+def test_check_relative_accepts_relative_paths(path, expected):
+    assert _releases.check_relative(path, 'linked_dirs') == expected
+
+
+@pytest.mark.parametrize('path', ['', '/', '/etc', '../x', 'a/../../b', 'a/..', './a', None])
+def test_check_relative_refuses_naming_the_variable(path):
+    with pytest.raises(CapstanError) as error:
+        _releases.check_relative(path, 'linked_files')
+    assert str(error.value).startswith('linked_files entries must')
+
+
+@pytest.mark.parametrize('deploy_to', ['srv/app', '', None, './app'])
+def test_tree_refuses_a_relative_deploy_to(deploy_to):
+    with pytest.raises(CapstanError) as error:
+        _releases.Tree(deploy_to)
+    assert str(error.value).startswith('deploy_to must be an absolute path')
+
+
+def test_tree_paths():
+    tree = _releases.Tree('/srv/app/')
+    assert tree.release_path(R1) == '/srv/app/releases/' + R1
+    assert tree.archive_path(R1, 'failed') == '/srv/app/failed-release-%s.tar.gz' % R1
+    assert tree.archive_path(R1, 'rolled_back') == '/srv/app/rolled-back-release-%s.tar.gz' % R1
+    with pytest.raises(CapstanError):
+        tree.release_path('../../etc')
+
+
+# snapshot: current
+
+
+def _releases_dir(deploy_to, *names):
+    for name in names:
+        os.makedirs(os.path.join(deploy_to, 'releases', name))
+
+
+def test_current_missing(deploy_to):
+    _releases_dir(deploy_to, R1)
+    snap = snapshot(deploy_to)
+    assert (snap.current_kind, snap.current, snap.current_link) == ('missing', None, None)
+
+
+def test_current_to_a_release(deploy_to):
+    _releases_dir(deploy_to, R1, R2)
+    os.symlink(os.path.join(deploy_to, 'releases', R1), os.path.join(deploy_to, 'current'))
+    snap = snapshot(deploy_to)
+    assert (snap.current_kind, snap.current) == ('release', R1)
+
+
+def test_current_dangling(deploy_to):
+    _releases_dir(deploy_to, R1)
+    os.symlink(os.path.join(deploy_to, 'releases', R2), os.path.join(deploy_to, 'current'))
+    snap = snapshot(deploy_to)
+    assert (snap.current_kind, snap.current) == ('dangling', None)
+    assert snap.current_link == os.path.join(deploy_to, 'releases', R2)
+
+
+def test_current_a_real_directory(deploy_to):
+    _releases_dir(deploy_to, R1)
+    os.makedirs(os.path.join(deploy_to, 'current'))
+    snap = snapshot(deploy_to)
+    assert (snap.current_kind, snap.current) == ('directory', None)
+
+
+def test_current_a_regular_file(deploy_to):
+    write(os.path.join(deploy_to, 'current'), 'x')
+    assert snapshot(deploy_to).current_kind == 'file'
+
+
+def test_current_pointing_outside_releases(tmp_path, deploy_to):
+    _releases_dir(deploy_to, R1)
+    other = tmp_path / 'other' / 'releases' / R1
+    other.mkdir(parents=True)
+    os.symlink(str(other), os.path.join(deploy_to, 'current'))
+    snap = snapshot(deploy_to)
+    assert (snap.current_kind, snap.current) == ('outside', None)
+
+
+def test_current_pointing_to_a_non_release_in_releases(deploy_to):
+    _releases_dir(deploy_to, R1, 'foo')
+    os.symlink(os.path.join(deploy_to, 'releases', 'foo'), os.path.join(deploy_to, 'current'))
+    assert snapshot(deploy_to).current_kind == 'outside'
+
+
+def test_current_relative_link_is_read_from_deploy_to(deploy_to):
+    _releases_dir(deploy_to, R1, R2)
+    os.symlink('releases/' + R2, os.path.join(deploy_to, 'current'))
+    snap = snapshot(deploy_to)
+    assert (snap.current_kind, snap.current, snap.current_link) == ('release', R2, 'releases/' + R2)
+
+
+def test_current_relative_link_climbing_out_is_outside(tmp_path, deploy_to):
+    _releases_dir(deploy_to, R1)
+    (tmp_path / 'elsewhere' / R1).mkdir(parents=True)
+    os.symlink('../../elsewhere/' + R1, os.path.join(deploy_to, 'current'))
+    assert snapshot(deploy_to).current_kind == 'outside'
+
+
+def test_current_through_a_symlinked_deploy_to(tmp_path):
+    real = tmp_path / 'data' / 'app'
+    _releases_dir(str(real), R1)
+    os.symlink(str(tmp_path / 'data'), str(tmp_path / 'srv'))
+    os.symlink(str(real / 'releases' / R1), str(real / 'current'))
+    snap = snapshot(str(tmp_path / 'srv' / 'app'))
+    assert (snap.current_kind, snap.current) == ('release', R1)
+
+
+# snapshot: listing and states
+
+
+def test_releases_and_foreign_entries(tmp_path, deploy_to):
+    _releases_dir(deploy_to, R2, R1, 'foo', '2026112122140')
+    write(os.path.join(deploy_to, 'releases', R3), 'file')
+    os.symlink(str(tmp_path), os.path.join(deploy_to, 'releases', R4))
+    snap = snapshot(deploy_to)
+    assert snap.releases == [R1, R2]
+    assert snap.foreign == sorted(['foo', '2026112122140', R3, R4])
+    assert set(snap.states) == {R1, R2}
+
+
+def test_a_missing_tree_is_empty(tmp_path):
+    snap = snapshot(str(tmp_path / 'nowhere'))
+    assert (snap.exists, snap.releases, snap.foreign, snap.current, snap.archives) == (False, [], [], None, [])
+
+
+def test_states_of_a_tree_made_by_capistrano(deploy_to):
+    # no journal: revisions.log and current say what went live
+    for name in (R1, R2, R3, R4, R5):
+        os.makedirs(os.path.join(deploy_to, 'releases', name))
+    write(os.path.join(deploy_to, 'releases', R2, 'REVISION'), 'sha2\n')
+    write(os.path.join(deploy_to, 'releases', R3, 'REVISION'), 'sha3\n')
+    write(os.path.join(deploy_to, 'releases', R5, 'REVISION'), 'sha5\n')
+    write(os.path.join(deploy_to, 'revisions.log'),
+          'Branch master (at sha1) deployed as release %s by deployer\n'
+          'deployer rolled back to release %s\n' % (R1, R4))
+    os.symlink(os.path.join(deploy_to, 'releases', R4), os.path.join(deploy_to, 'current'))
+    os.makedirs(os.path.join(deploy_to, 'releases', '20261121221400'))
+    states = snapshot(deploy_to).states
+    assert states == {
+        '20261121221400': 'unknown',  # older than current, but no REVISION and not in the log
+        R1: 'successful',             # in revisions.log
+        R2: 'successful',             # older than current, with REVISION
+        R3: 'successful',
+        R4: 'successful',             # current
+        R5: 'unknown',                # newer than current, not in the log: a crashed deploy
+    }
+
+
+def test_a_release_newer_than_current_named_in_the_log_is_successful(deploy_to):
+    _releases_dir(deploy_to, R1, R2)
+    write(os.path.join(deploy_to, 'revisions.log'), 'Branch main (at x) deployed as release %s by a\n' % R2)
+    os.symlink(os.path.join(deploy_to, 'releases', R1), os.path.join(deploy_to, 'current'))
+    assert snapshot(deploy_to).states[R2] == 'successful'
+
+
+def test_the_journal_decides_over_the_log(deploy_to):
+    deploy(deploy_to, R1)
+    deploy(deploy_to, R2, live=False)
+    tree = _releases.Tree(deploy_to)
+    _journal.append_event(tree.journal, 'failed', R2)
+    with open(tree.revisions_log, 'a') as handle:
+        handle.write('Branch main (at x) deployed as release %s by a\n' % R2)
+    assert snapshot(deploy_to).states == {R1: 'successful', R2: 'failed'}
+
+
+def test_states_follow_the_journal_through_a_deploy(deploy_to):
+    _steps.prepare_release(deploy_to, R1)
+    assert snapshot(deploy_to).states == {R1: 'unfinished'}
+    _steps.finish_release(deploy_to, R1, 'sha')
+    assert snapshot(deploy_to).states == {R1: 'finished'}
+    _steps.swap_current(deploy_to, R1)
+    assert snapshot(deploy_to).states == {R1: 'finished'}
+    _steps.succeed_release(deploy_to, R1, 'main', 'tester')
+    snap = snapshot(deploy_to)
+    assert snap.states == {R1: 'successful'}
+    assert snap.successful() == [R1]
+    assert snap.describe(R1)['revision'] == 'sha'
+
+
+def test_archives_are_listed_by_release_name(deploy_to):
+    for entry in ('rolled-back-release-%s.tar.gz' % R3, 'failed-release-%s.tar.gz' % R1, 'failed-release-x.tar.gz',
+                  'failed-release-%s.tar.gz.partial' % R2, 'notes.txt'):
+        write(os.path.join(deploy_to, entry))
+    assert snapshot(deploy_to).archives == ['failed-release-%s.tar.gz' % R1, 'rolled-back-release-%s.tar.gz' % R3]
+
+
+# prune_plan and archives_plan
+
+
+def _tree(deploy_to, successful=(), current=None, **others):
+    """Releases in the given states, recorded in the journal; ``current`` links to one of them."""
+    tree = _releases.Tree(deploy_to)
+    os.makedirs(tree.state_dir, exist_ok=True)
+    events = {'successful': 'succeeded', 'unfinished': 'created', 'finished': 'finished', 'failed': 'failed'}
+    named = [(name, 'successful') for name in successful]
+    for state, names in others.items():
+        named.extend((name, state) for name in names)
+    for name, state in named:
+        os.makedirs(tree.release_path(name))
+        _journal.append_event(tree.journal, events[state], name)
+    if current:
+        os.symlink(tree.release_path(current), tree.current)
+    return snapshot(deploy_to)
+
+
+def test_prune_plan_keeps_the_newest_successful(deploy_to):
+    snap = _tree(deploy_to, successful=[R1, R2, R3, R4], current=R4)
+    assert _releases.prune_plan(snap, 2) == [(R1, 'old'), (R2, 'old')]
+
+
+def test_prune_plan_current_takes_the_place_of_the_oldest_kept(deploy_to):
+    snap = _tree(deploy_to, successful=[R1, R2, R3, R4, R5], current=R1)
+    assert _releases.prune_plan(snap, 3) == [(R2, 'old'), (R3, 'old')]
+    assert _releases.prune_plan(snap, 1) == [(R2, 'old'), (R3, 'old'), (R4, 'old'), (R5, 'old')]
+
+
+def test_prune_plan_leftovers_never_count(deploy_to):
+    snap = _tree(deploy_to, successful=[R1, R2], current=R2, failed=[R3], unfinished=[R4], finished=[R5])
+    assert _releases.prune_plan(snap, 2) == [(R3, 'failed'), (R4, 'unfinished'), (R5, 'finished')]
+
+
+def test_prune_plan_never_current_nor_excluded(deploy_to):
+    snap = _tree(deploy_to, successful=[R1, R2, R3], current=R3, unfinished=[R4])
+    assert _releases.prune_plan(snap, 1, exclude=[R4, R1]) == [(R2, 'old')]
+
+
+def test_prune_plan_leaving_names_take_no_place_among_the_kept(deploy_to):
+    snap = _tree(deploy_to, successful=[R1, R2, R3], current=R2)
+    assert _releases.prune_plan(snap, 2, leaving=[R3]) == []
+    assert _releases.prune_plan(snap, 1, leaving=[R3]) == [(R1, 'old')]
+
+
+@pytest.mark.parametrize('keep', [0, -1, True, 1.5, '2', None])
+def test_prune_plan_refuses_a_bad_keep_naming_keep_releases(deploy_to, keep):
+    snap = _tree(deploy_to, successful=[R1])
+    with pytest.raises(CapstanError) as error:
+        _releases.prune_plan(snap, keep)
+    assert str(error.value).startswith('keep_releases must be a whole number of at least 1')
+
+
+def test_archives_plan_keeps_the_newest_by_release_name(deploy_to):
+    names = ['rolled-back-release-%s.tar.gz' % R4, 'failed-release-%s.tar.gz' % R1, 'failed-release-%s.tar.gz' % R3]
+    for age, entry in enumerate(names):
+        write(os.path.join(deploy_to, entry))
+        os.utime(os.path.join(deploy_to, entry), (1000 + age, 1000 + age))
+    snap = snapshot(deploy_to)
+    assert _releases.archives_plan(snap, 2) == ['failed-release-%s.tar.gz' % R1]
+    assert _releases.archives_plan(snap, 2, adding=['failed-release-%s.tar.gz' % R5]) == [
+        'failed-release-%s.tar.gz' % R1, 'failed-release-%s.tar.gz' % R3]
+    assert _releases.archives_plan(snap, 0) == sorted(names, key=lambda e: e[-21:])
+    assert _releases.archives_plan(snap, 5) == []
+    with pytest.raises(CapstanError) as error:
+        _releases.archives_plan(snap, -1)
+    assert str(error.value).startswith('keep_archives must be')
+
+
+def test_archive_kind():
+    assert _releases.archive_kind('successful') is None
+    assert _releases.archive_kind('rolled_back') == 'rolled_back'
+    for state in ('unfinished', 'finished', 'failed', 'unknown', 'removed'):
+        assert _releases.archive_kind(state) == 'failed'
