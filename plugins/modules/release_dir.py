@@ -212,7 +212,7 @@ archive:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.plugins.module_utils._module import run_step
 from ansible_collections.capstan.release.plugins.module_utils._steps import (
     discard_release,
     finish_release,
@@ -228,7 +228,7 @@ ACTIONS = {
 }
 
 
-def run_step(params, check):
+def release_step(params, check):
     """The step of ``params['state']``, with this call's options."""
     state = params['state']
     deploy_to, name, run = params['deploy_to'], params['release'], params['run']
@@ -261,15 +261,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
-        result = run_step(params, module.check_mode)
-    except CapstanError as error:
-        module.fail_json(msg=str(error), **error.details)
-    except (IOError, OSError) as error:
-        module.fail_json(msg='%s release %s in %s failed: %s' % (ACTIONS[params['state']], params['release'], params['deploy_to'], error))
-    if not module._diff:
-        result.pop('diff')
-    module.exit_json(**result)
+    what = '%s release %s in %s' % (ACTIONS[params['state']], params['release'], params['deploy_to'])
+    run_step(module, what, release_step, params, module.check_mode)
 
 
 if __name__ == '__main__':

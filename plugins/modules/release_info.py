@@ -196,7 +196,7 @@ events:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.plugins.module_utils._module import run_step
 from ansible_collections.capstan.release.plugins.module_utils._steps import info
 
 
@@ -207,14 +207,7 @@ def main():
         ),
         supports_check_mode=True,
     )
-    params = module.params
-    try:
-        result = info(params['deploy_to'])
-    except CapstanError as error:
-        module.fail_json(msg=str(error), **error.details)
-    except (IOError, OSError) as error:
-        module.fail_json(msg='reading %s failed: %s' % (params['deploy_to'], error))
-    module.exit_json(**result)
+    run_step(module, 'reading %s' % module.params['deploy_to'], info, module.params['deploy_to'])
 
 
 if __name__ == '__main__':

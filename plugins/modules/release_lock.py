@@ -125,7 +125,7 @@ lock_path:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.plugins.module_utils._module import run_step
 from ansible_collections.capstan.release.plugins.module_utils._steps import lock
 
 
@@ -144,18 +144,10 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
-        result = lock(params['deploy_to'], params['state'], params['owner'], user=params['user'],
-                      host=params['host'], pid=params['pid'], command=params['command'],
-                      force=params['force'], check=module.check_mode)
-    except CapstanError as error:
-        module.fail_json(msg=str(error), **error.details)
-    except (IOError, OSError) as error:
-        module.fail_json(msg='%s the lock of %s failed: %s'
-                         % ('taking' if params['state'] == 'present' else 'releasing', params['deploy_to'], error))
-    if not module._diff:
-        result.pop('diff')
-    module.exit_json(**result)
+    what = '%s the lock of %s' % ('taking' if params['state'] == 'present' else 'releasing', params['deploy_to'])
+    run_step(module, what, lock, params['deploy_to'], params['state'], params['owner'], user=params['user'],
+             host=params['host'], pid=params['pid'], command=params['command'], force=params['force'],
+             check=module.check_mode)
 
 
 if __name__ == '__main__':

@@ -139,7 +139,7 @@ foreign:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.plugins.module_utils._module import run_step
 from ansible_collections.capstan.release.plugins.module_utils._steps import prune
 
 
@@ -156,16 +156,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
-        result = prune(params['deploy_to'], params['keep_releases'], params['keep_archives'], exclude=params['exclude'],
-                       rolled_back=params['rolled_back'], check=module.check_mode, run=params['run'])
-    except CapstanError as error:
-        module.fail_json(msg=str(error), **error.details)
-    except (IOError, OSError) as error:
-        module.fail_json(msg='pruning releases in %s failed: %s' % (params['deploy_to'], error))
-    if not module._diff:
-        result.pop('diff')
-    module.exit_json(**result)
+    run_step(module, 'pruning releases in %s' % params['deploy_to'], prune, params['deploy_to'], params['keep_releases'],
+             params['keep_archives'], exclude=params['exclude'], rolled_back=params['rolled_back'],
+             check=module.check_mode, run=params['run'])
 
 
 if __name__ == '__main__':

@@ -107,7 +107,7 @@ available:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.plugins.module_utils._module import run_step
 from ansible_collections.capstan.release.plugins.module_utils._steps import rollback_target
 
 
@@ -120,13 +120,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
-        result = rollback_target(params['deploy_to'], release=params['release'])
-    except CapstanError as error:
-        module.fail_json(msg=str(error), **error.details)
-    except (IOError, OSError) as error:
-        module.fail_json(msg='reading the releases of %s failed: %s' % (params['deploy_to'], error))
-    module.exit_json(**result)
+    run_step(module, 'reading the releases of %s' % params['deploy_to'], rollback_target, params['deploy_to'],
+             release=params['release'])
 
 
 if __name__ == '__main__':

@@ -111,7 +111,7 @@ migrated:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.plugins.module_utils._module import run_step
 from ansible_collections.capstan.release.plugins.module_utils._steps import swap_current
 
 
@@ -128,17 +128,9 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    try:
-        result = swap_current(params['deploy_to'], params['release'], migrate=params['migrate'],
-                              rollback=params['rollback'], log_user=params['log_user'],
-                              check=module.check_mode, run=params['run'])
-    except CapstanError as error:
-        module.fail_json(msg=str(error), **error.details)
-    except (IOError, OSError) as error:
-        module.fail_json(msg='switching current in %s failed: %s' % (params['deploy_to'], error))
-    if not module._diff:
-        result.pop('diff')
-    module.exit_json(**result)
+    run_step(module, 'switching current in %s' % params['deploy_to'], swap_current, params['deploy_to'], params['release'],
+             migrate=params['migrate'], rollback=params['rollback'], log_user=params['log_user'],
+             check=module.check_mode, run=params['run'])
 
 
 if __name__ == '__main__':

@@ -11,17 +11,7 @@ import pytest
 
 from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
-
-
-def write(path, text=''):
-    os.makedirs(os.path.dirname(str(path)), exist_ok=True)
-    with open(str(path), 'w') as handle:
-        handle.write(text)
-
-
-def read(path):
-    with open(str(path)) as handle:
-        return handle.read()
+from ansible_collections.capstan.release.tests.unit.conftest import read, write
 
 
 @pytest.fixture

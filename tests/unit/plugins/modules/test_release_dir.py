@@ -14,7 +14,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.modules import release_dir
-from ansible_collections.capstan.release.tests.unit.conftest import deploy, run_module
+from ansible_collections.capstan.release.tests.unit.conftest import deploy, listing, read, run_module, write
 
 A, B, C = '20261121221359', '20261121221404', '20261121221410'
 
@@ -25,34 +25,6 @@ def run(capfd, **args):
 
 def states(deploy_to):
     return _releases.Snapshot(_releases.Tree(deploy_to)).states
-
-
-def listing(root):
-    """Every entry under ``root``: type, mode and content or link target (no times)."""
-    found = {}
-    for dirpath, dirnames, filenames in os.walk(str(root)):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            info = os.lstat(path)
-            if stat.S_ISLNK(info.st_mode):
-                found[path] = ('link', os.readlink(path))
-            elif stat.S_ISDIR(info.st_mode):
-                found[path] = ('dir', stat.S_IMODE(info.st_mode))
-            else:
-                with open(path, 'rb') as handle:
-                    found[path] = ('file', stat.S_IMODE(info.st_mode), handle.read())
-    return found
-
-
-def write(path, text=''):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'w') as handle:
-        handle.write(text)
-
-
-def read(path):
-    with open(path) as handle:
-        return handle.read()
 
 
 # present

@@ -9,6 +9,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.modules import release_info
 from ansible_collections.capstan.release.tests.unit.conftest import deploy
+from ansible_collections.capstan.release.tests.unit.conftest import listing
 from ansible_collections.capstan.release.tests.unit.conftest import run_module
 
 A = '20261121221359'
@@ -20,22 +21,6 @@ E = '20261121221733'
 
 def info(capfd, deploy_to, **args):
     return run_module(release_info, capfd, deploy_to=deploy_to, **args)
-
-
-def listing(root):
-    entries = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, root)
-            if os.path.islink(path):
-                entries[rel] = ('link', os.readlink(path))
-            elif os.path.isdir(path):
-                entries[rel] = ('dir',)
-            else:
-                with open(path, 'rb') as handle:
-                    entries[rel] = ('file', handle.read())
-    return entries
 
 
 def build(deploy_to):

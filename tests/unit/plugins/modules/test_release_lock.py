@@ -9,6 +9,7 @@ import os
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 from ansible_collections.capstan.release.plugins.modules import release_lock
+from ansible_collections.capstan.release.tests.unit.conftest import listing
 from ansible_collections.capstan.release.tests.unit.conftest import run_module
 
 ALICE = dict(owner='run-alice', user='alice', host='ctl01', pid=4242, command='ansible-playbook deploy.yml -i prod')
@@ -26,19 +27,6 @@ def lock_path(deploy_to):
 def lock_bytes(deploy_to):
     with open(lock_path(deploy_to), 'rb') as handle:
         return handle.read()
-
-
-def listing(root):
-    entries = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            if os.path.isdir(path):
-                entries[os.path.relpath(path, root)] = None
-            else:
-                with open(path, 'rb') as handle:
-                    entries[os.path.relpath(path, root)] = handle.read()
-    return entries
 
 
 def test_acquire_creates_the_lock_file_naming_its_holder(capfd, deploy_to):

@@ -12,7 +12,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.modules import release_prune
-from ansible_collections.capstan.release.tests.unit.conftest import deploy, run_module
+from ansible_collections.capstan.release.tests.unit.conftest import deploy, listing, read, run_module, write
 
 NAMES = ['20261121221401', '20261121221402', '20261121221403', '20261121221404', '20261121221405',
          '20261121221406', '20261121221407']
@@ -21,34 +21,6 @@ R1, R2, R3, R4, R5, R6, R7 = NAMES
 
 def run(capfd, **args):
     return run_module(release_prune, capfd, **args)
-
-
-def listing(root):
-    """Every entry under ``root``: type, mode and content or link target (no times)."""
-    found = {}
-    for dirpath, dirnames, filenames in os.walk(str(root)):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            info = os.lstat(path)
-            if stat.S_ISLNK(info.st_mode):
-                found[path] = ('link', os.readlink(path))
-            elif stat.S_ISDIR(info.st_mode):
-                found[path] = ('dir', stat.S_IMODE(info.st_mode))
-            else:
-                with open(path, 'rb') as handle:
-                    found[path] = ('file', stat.S_IMODE(info.st_mode), handle.read())
-    return found
-
-
-def write(path, text=''):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'w') as handle:
-        handle.write(text)
-
-
-def read(path):
-    with open(path) as handle:
-        return handle.read()
 
 
 def releases(deploy_to):
@@ -160,7 +132,8 @@ def test_foreign_entries_are_reported_left_alone_and_never_counted(capfd, tmp_pa
     after = listing(tmp_path)
     for path in (os.path.join(rels, 'foo', 'file'), os.path.join(rels, '2026112122140', 'file'),
                  os.path.join(rels, R5), os.path.join(rels, R6), str(outside / 'sentinel')):
-        assert after[path] == before[path]
+        key = os.path.relpath(path, str(tmp_path))
+        assert after[key] == before[key]
 
 
 # leftovers of runs that did not complete

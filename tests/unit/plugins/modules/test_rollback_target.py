@@ -12,6 +12,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.modules import rollback_target
 from ansible_collections.capstan.release.tests.unit.conftest import deploy
+from ansible_collections.capstan.release.tests.unit.conftest import listing
 from ansible_collections.capstan.release.tests.unit.conftest import run_module
 
 A = '20261121221359'
@@ -22,22 +23,6 @@ D = '20261121221612'
 
 def target(capfd, deploy_to, **args):
     return run_module(rollback_target, capfd, deploy_to=deploy_to, **args)
-
-
-def listing(root):
-    entries = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, root)
-            if os.path.islink(path):
-                entries[rel] = ('link', os.readlink(path))
-            elif os.path.isdir(path):
-                entries[rel] = ('dir',)
-            else:
-                with open(path, 'rb') as handle:
-                    entries[rel] = ('file', handle.read())
-    return entries
 
 
 def roll_back(deploy_to):

@@ -12,6 +12,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.modules import symlink_swap
 from ansible_collections.capstan.release.tests.unit.conftest import deploy
+from ansible_collections.capstan.release.tests.unit.conftest import listing
 from ansible_collections.capstan.release.tests.unit.conftest import run_module
 
 A = '20261121221359'
@@ -21,23 +22,6 @@ C = '20261121221500'
 
 def swap(capfd, deploy_to, release, **args):
     return run_module(symlink_swap, capfd, deploy_to=deploy_to, release=release, **args)
-
-
-def listing(root):
-    """Every entry under ``root``: link targets, file bytes and modes, directories."""
-    entries = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            path = os.path.join(dirpath, name)
-            rel = os.path.relpath(path, root)
-            if os.path.islink(path):
-                entries[rel] = ('link', os.readlink(path))
-            elif os.path.isdir(path):
-                entries[rel] = ('dir', os.stat(path).st_mode)
-            else:
-                with open(path, 'rb') as handle:
-                    entries[rel] = ('file', os.stat(path).st_mode, handle.read())
-    return entries
 
 
 def current_of(deploy_to):
