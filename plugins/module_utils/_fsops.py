@@ -38,11 +38,11 @@ def _unlink_quietly(path):
             raise
 
 
-def write_file_atomic(path, data, mode=0o644):
-    """Replace ``path`` with ``data`` (bytes or text): temp file, fsync, rename, fsync dir."""
+def _write_temp(path, tag, data, mode):
+    """Write ``data`` (bytes or text) to a fresh temp file beside ``path``, fsynced; returns its name."""
     if not isinstance(data, bytes):
         data = data.encode('utf-8')
-    tmp = _temp_name(path, 'tmp')
+    tmp = _temp_name(path, tag)
     _unlink_quietly(tmp)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
     try:
@@ -50,6 +50,12 @@ def write_file_atomic(path, data, mode=0o644):
         os.fsync(fd)
     finally:
         os.close(fd)
+    return tmp
+
+
+def write_file_atomic(path, data, mode=0o644):
+    """Replace ``path`` with ``data`` (bytes or text): temp file, fsync, rename, fsync dir."""
+    tmp = _write_temp(path, 'tmp', data, mode)
     os.chmod(tmp, mode)
     os.rename(tmp, path)
     fsync_dir(os.path.dirname(path))
@@ -61,16 +67,7 @@ def create_file_exclusive(path, data, mode=0o644):
     The content is complete before the name appears: written to a temp file, then
     hard-linked to ``path`` (link(2) is atomic and fails when the name exists).
     """
-    if not isinstance(data, bytes):
-        data = data.encode('utf-8')
-    tmp = _temp_name(path, 'new')
-    _unlink_quietly(tmp)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    tmp = _write_temp(path, 'new', data, mode)
     try:
         os.link(tmp, path)
     except OSError as exc:
