@@ -80,11 +80,24 @@ def create_file_exclusive(path, data, mode=0o644):
     return True
 
 
+def _ends_torn(fd):
+    """True when the open file is not empty and does not end with a newline."""
+    size = os.fstat(fd).st_size
+    return size > 0 and os.pread(fd, 1, size - 1) != b'\n'
+
+
 def append_line(path, line, mode=0o644):
-    """Append one line to a log file and flush it to disk."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
+    """Append one line to a log file and flush it to disk.
+
+    If a crash tore the file's last line, the new line starts on a line of its own rather
+    than being lost with the torn one.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, mode)
     try:
-        os.write(fd, (line.rstrip('\n') + '\n').encode('utf-8'))
+        data = line.rstrip('\n') + '\n'
+        if _ends_torn(fd):
+            data = '\n' + data
+        os.write(fd, data.encode('utf-8'))
         os.fsync(fd)
     finally:
         os.close(fd)

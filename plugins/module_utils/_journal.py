@@ -13,7 +13,6 @@ revisions.log holds Capistrano's own lines, byte for byte, so both tools read ea
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 
@@ -49,25 +48,8 @@ def append_event(path, event, release, **fields):
         raise ValueError('unknown journal event %r' % event)
     record = {'time': utc_stamp(), 'event': event, 'release': release}
     record.update((key, value) for key, value in fields.items() if value is not None)
-    line = json.dumps(record, sort_keys=True)
-    if _ends_torn(path):
-        # A crash tore the last line: start on a line of our own, or this event is lost with it.
-        line = '\n' + line
-    _fsops.append_line(path, line)
+    _fsops.append_line(path, json.dumps(record, sort_keys=True))
     return record
-
-
-def _ends_torn(path):
-    """True when the file exists, is not empty and does not end with a newline."""
-    try:
-        with open(path, 'rb') as handle:
-            handle.seek(0, os.SEEK_END)
-            if handle.tell() == 0:
-                return False
-            handle.seek(-1, os.SEEK_END)
-            return handle.read(1) != b'\n'
-    except (IOError, OSError):
-        return False
 
 
 def read_events(path):

@@ -101,6 +101,13 @@ def test_append_line_ends_every_line_once(tmp_path):
     assert read(path) == 'one\ntwo\n'
 
 
+def test_append_line_after_a_torn_last_line_starts_its_own_line(tmp_path):
+    log = str(tmp_path / 'revisions.log')
+    write(log, 'Branch main (at abc) deployed as release 20261121221404 by alice\nBranch ma')
+    _fsops.append_line(log, 'alice rolled back to release 20261121221404')
+    assert read(log).splitlines()[-1] == 'alice rolled back to release 20261121221404'
+
+
 def test_read_text_default_when_missing(tmp_path):
     assert _fsops.read_text(str(tmp_path / 'nothing')) is None
     assert _fsops.read_text(str(tmp_path / 'nothing' / 'below'), default='') == ''
