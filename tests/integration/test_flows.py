@@ -1,0 +1,343 @@
+"""The deploy and rollback playbooks on three real SSH hosts: what every host ends up with, read back."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, ansible_env
+
+PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
+ANSIBLE = os.path.join(os.path.dirname(sys.executable), 'ansible')
+APP = os.path.join(REPO, 'examples', 'app')
+LINKS = {'deploy_linked_dirs': ['log'], 'deploy_linked_files': ['config/app.yml']}
+
+
+FATAL = re.compile(r'^fatal: \[([^\]]+)\]: (?:FAILED|UNREACHABLE)! => (\{.*\})$')
+TASK = re.compile(r'^TASK \[(?:[^\]:]+ : )?(.*)\] \**$')
+RECAP = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)')
+
+
+def env():
+    """conftest's environment, with the default stdout callback: ansible-core ships no json callback."""
+    environ = ansible_env()
+    environ.pop('ANSIBLE_STDOUT_CALLBACK', None)
+    environ.update({'ANSIBLE_CALLBACK_RESULT_FORMAT': 'json', 'ANSIBLE_FORCE_COLOR': '0'})
+    return environ
+
+
+class Run(object):
+    """One ansible-playbook run, read from the default callback's output."""
+
+    def __init__(self, proc):
+        self.rc = proc.returncode
+        self.stdout = proc.stdout
+        self.stderr = proc.stderr
+        self.fatal = []   # (task name, host, result)
+        self.stats = {}
+        self.debug = []   # (task name, text) of every line under a task
+        task = None
+        for line in proc.stdout.splitlines():
+            match = TASK.match(line)
+            if match:
+                task = match.group(1)
+                continue
+            match = FATAL.match(line)
+            if match:
+                try:
+                    result = json.loads(match.group(2))
+                except ValueError:
+                    result = {'msg': match.group(2)}
+                self.fatal.append((task, match.group(1), result))
+                continue
+            match = RECAP.match(line)
+            if match:
+                self.stats[match.group(1)] = {'changed': int(match.group(3)), 'unreachable': int(match.group(4)),
+                                              'failed': int(match.group(5))}
+                continue
+            self.debug.append((task, line))
+
+    def failures(self):
+        """{host: message} of the final failure of each failed host."""
+        return dict((host, result.get('msg')) for name, host, result in self.fatal
+                    if name in ('Fail the deploy', 'Fail the rollback'))
+
+    def changed(self):
+        return dict((host, stats['changed']) for host, stats in self.stats.items())
+
+    def output_of(self, task_name):
+        return '\n'.join(line for name, line in self.debug if name == task_name)
+
+    def __repr__(self):
+        return 'Run(rc=%d, fatal=%r, stats=%r, tail=%r)' % (
+            self.rc, ['%s %s: %s' % (h, t, r.get('msg')) for t, h, r in self.fatal][:8], self.stats,
+            self.stdout[-1500:] + self.stderr[-1500:])
+
+
+def play(fleet, playbook, deploy_to, **extra):
+    """Run playbooks/<playbook> on the fleet with deploy_to and extra vars (as JSON)."""
+    variables = dict(deploy_to=deploy_to, **extra)
+    cmd = [PLAYBOOK, os.path.join(REPO, 'playbooks', str(playbook)), '-i', str(fleet.inventory),
+           '-e', json.dumps(variables)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True,
+                          timeout=900, check=False)
+    return Run(proc)
+
+
+def module(fleet, pattern, name, args):
+    """Run capstan.release.<name> ad hoc on ``pattern``, asserting success."""
+    cmd = [ANSIBLE, pattern, '-i', str(fleet.inventory), '-m', 'capstan.release.' + name, '-a', json.dumps(args)]
+    proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+
+
+def deploy(fleet, deploy_to, src, playbook='deploy.yml', **extra):
+    variables = dict(LINKS, deploy_src=str(src))
+    variables.update(extra)
+    return play(fleet, playbook, deploy_to, **variables)
+
+
+def ok(run):
+    assert run.rc == 0, run
+    return run
+
+
+def app(tmp_path, version):
+    """A copy of examples/app whose public/VERSION says ``version``."""
+    path = tmp_path / ('app-%s' % version)
+    if not path.exists():
+        shutil.copytree(APP, str(path))
+    (path / 'public' / 'VERSION').write_text('%s\n' % version)
+    return path
+
+
+def prepare_shared(fleet, deploy_to):
+    """What an operator does before the first deploy: the linked file, in shared/ on every host."""
+    for index in range(1, len(fleet.names) + 1):
+        fleet.sh(index, 'mkdir -p %s/shared/config && echo "greeting: hello from host%d" > %s/shared/config/app.yml'
+                 % (deploy_to, index, deploy_to))
+
+
+def current(fleet, deploy_to):
+    """The release name current points to on each host ('' when there is no current)."""
+    return [os.path.basename(line.strip()) for line in fleet.each('readlink %s/current || true' % deploy_to)]
+
+
+def releases(fleet, deploy_to):
+    return [out.split() for out in fleet.each('ls %s/releases 2>/dev/null || true' % deploy_to)]
+
+
+def lock_files(fleet, deploy_to):
+    return [out.strip() for out in fleet.each('cat %s/.capstan/lock 2>/dev/null || true' % deploy_to)]
+
+
+def test_deploys_land_on_every_host_alike_and_redeploying_changes_nothing(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
+    first = current(fleet, deploy_to)
+    assert len(set(first)) == 1 and len(first[0]) == 14, first
+
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v2')))
+    second = current(fleet, deploy_to)
+    assert len(set(second)) == 1 and second[0] > first[0], (first, second)
+    assert releases(fleet, deploy_to) == [[first[0], second[0]]] * 3
+    assert fleet.each('cat %s/current/public/VERSION' % deploy_to) == ['v2\n'] * 3
+    assert fleet.each('cat %s/current/config/app.yml' % deploy_to) == [
+        'greeting: hello from host%d\n' % i for i in (1, 2, 3)]
+    assert fleet.each('readlink %s/current/config/app.yml' % deploy_to) == [
+        '%s/shared/config/app.yml\n' % deploy_to] * 3
+    revision = fleet.each('cat %s/current/REVISION' % deploy_to)
+    assert len(set(revision)) == 1
+    assert fleet.each('tail -n 1 %s/revisions.log' % deploy_to) == [
+        'Branch main (at %s) deployed as release %s by root\n' % (revision[0].strip(), second[0])] * 3
+    assert lock_files(fleet, deploy_to) == [''] * 3
+
+    again = ok(deploy(fleet, deploy_to, app(tmp_path, 'v2')))
+    assert again.changed() == {'host1': 0, 'host2': 0, 'host3': 0}
+    assert current(fleet, deploy_to) == second
+    assert releases(fleet, deploy_to) == [[first[0], second[0]]] * 3
+    assert lock_files(fleet, deploy_to) == [''] * 3
+
+
+def test_a_play_handler_listening_to_deploy_published_runs_only_when_current_switched(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    playbook = tmp_path / 'site.yml'
+    playbook.write_text(
+        '- name: Deploy with a restart handler\n'
+        '  hosts: all\n'
+        '  gather_facts: false\n'
+        '  roles:\n'
+        '    - role: capstan.release.deploy\n'
+        '  handlers:\n'
+        '    - name: Restart the app\n'
+        '      ansible.builtin.shell: echo "restarted $(basename $(readlink {{ deploy_to }}/current))" >> {{ deploy_to }}/restarts\n'
+        '      listen: deploy:published\n')
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1'), playbook=str(playbook)))
+    name = current(fleet, deploy_to)
+    assert fleet.each('cat %s/restarts' % deploy_to) == ['restarted %s\n' % name[0]] * 3
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1'), playbook=str(playbook)))
+    assert fleet.each('cat %s/restarts' % deploy_to) == ['restarted %s\n' % name[0]] * 3
+
+
+def test_check_mode_shows_the_switch_and_changes_nothing(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
+    before = current(fleet, deploy_to)
+    tree = fleet.each('cd %s && find . | sort && cat revisions.log .capstan/journal' % deploy_to)
+    proc = subprocess.run(
+        [PLAYBOOK, os.path.join(REPO, 'playbooks', 'deploy.yml'), '-i', str(fleet.inventory), '--check', '--diff',
+         '-e', json.dumps(dict(LINKS, deploy_to=deploy_to, deploy_src=str(app(tmp_path, 'v2'))))],
+        cwd=REPO, env=env(), capture_output=True, text=True, timeout=900, check=False)
+    run = Run(proc)
+    assert run.rc == 0, run
+    assert 'current would switch from release %s to release' % before[0] in run.stdout, run
+    assert fleet.each('cd %s && find . | sort && cat revisions.log .capstan/journal' % deploy_to) == tree
+
+
+def test_a_hook_failing_on_one_host_before_publishing_publishes_nowhere(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
+    before = current(fleet, deploy_to)
+    hook = tmp_path / 'fail_on_host2.yml'
+    hook.write_text(
+        '- name: Fail on host2 before publishing\n'
+        '  ansible.builtin.fail:\n'
+        '    msg: "hook refused release {{ deploy_release_name }} ({{ deploy_mode }})"\n'
+        '  when: inventory_hostname == "host2"\n')
+    run = deploy(fleet, deploy_to, app(tmp_path, 'v2'), deploy_hooks={'before_publishing': str(hook)})
+    assert run.rc != 0, run
+    failures = run.failures()
+    assert set(failures) == set(fleet.names), run
+    assert 'hook refused release' in failures['host2'] and '(deploy)' in failures['host2']
+    assert all('host2 did not pass' in failures[h] for h in ('host1', 'host3')), failures
+    assert all('nothing was published' in message for message in failures.values()), failures
+
+    assert current(fleet, deploy_to) == before
+    assert releases(fleet, deploy_to) == [before[:1]] * 3
+    archives = fleet.each('cd %s && ls failed-release-*.tar.gz' % deploy_to)
+    assert len(set(archives)) == 1 and archives[0].strip().startswith('failed-release-'), archives
+    assert lock_files(fleet, deploy_to) == [''] * 3
+
+
+def test_a_health_check_failing_on_one_host_after_publishing_switches_every_host_back(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
+    before = current(fleet, deploy_to)
+    run = deploy(fleet, deploy_to, app(tmp_path, 'v2'), deploy_health_command='test "$(hostname)" != host2')
+    assert run.rc != 0, run
+    failures = run.failures()
+    assert set(failures) == set(fleet.names), run
+    assert all('current switched back to release %s' % before[0] in m for m in failures.values()), failures
+
+    assert current(fleet, deploy_to) == before
+    assert fleet.each('cat %s/current/public/VERSION' % deploy_to) == ['v1\n'] * 3
+    assert releases(fleet, deploy_to) == [before[:1]] * 3
+    archives = fleet.each('cd %s && ls failed-release-*.tar.gz' % deploy_to)
+    assert len(set(archives)) == 1, archives
+    assert fleet.each('tail -n 1 %s/revisions.log' % deploy_to) == [
+        'root rolled back to release %s\n' % before[0]] * 3
+    assert lock_files(fleet, deploy_to) == [''] * 3
+
+
+def test_rollback_goes_back_on_every_host_and_again_to_the_live_release_changes_nothing(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
+    first = current(fleet, deploy_to)
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v2')))
+    second = current(fleet, deploy_to)
+
+    ok(play(fleet, 'rollback.yml', deploy_to))
+    assert current(fleet, deploy_to) == first
+    assert releases(fleet, deploy_to) == [first[:1]] * 3
+    assert fleet.each('ls %s/rolled-back-release-%s.tar.gz' % (deploy_to, second[0])) == [
+        '%s/rolled-back-release-%s.tar.gz\n' % (deploy_to, second[0])] * 3
+    assert fleet.each('tail -n 1 %s/revisions.log' % deploy_to) == ['root rolled back to release %s\n' % first[0]] * 3
+    assert lock_files(fleet, deploy_to) == [''] * 3
+
+    again = ok(play(fleet, 'rollback.yml', deploy_to, rollback_release=first[0]))
+    assert again.changed() == {'host1': 0, 'host2': 0, 'host3': 0}
+    assert current(fleet, deploy_to) == first
+
+    info = ok(play(fleet, 'releases.yml', deploy_to))
+    assert 'no drift: every host runs release %s' % first[0] in info.output_of('Summarise the fleet'), info
+
+
+def test_a_lock_held_by_another_run_refuses_the_deploy_and_changes_nothing(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
+    before = current(fleet, deploy_to)
+    module(fleet, 'host2', 'release_lock', {'deploy_to': deploy_to, 'owner': 'someone-else', 'user': 'mallory',
+                                           'host': 'laptop-7', 'pid': 4242, 'command': 'ansible-playbook deploy.yml'})
+    try:
+        run = deploy(fleet, deploy_to, app(tmp_path, 'v2'))
+        assert run.rc != 0, run
+        message = run.failures()['host2']
+        assert 'mallory' in message and 'laptop-7' in message, message
+        assert 'deploy_break_lock=true' in message, message
+        assert current(fleet, deploy_to) == before
+        assert releases(fleet, deploy_to) == [before[:1]] * 3
+        locks = lock_files(fleet, deploy_to)
+        assert locks[0] == '' and locks[2] == '' and 'someone-else' in locks[1], locks
+        assert fleet.each('ls %s | grep -c failed-release || true' % deploy_to) == ['0\n'] * 3
+    finally:
+        module(fleet, 'host2', 'release_lock', {'deploy_to': deploy_to, 'owner': 'cleanup', 'state': 'absent', 'force': True})
+
+
+@pytest.mark.parametrize('bad, variable', [
+    ({'deploy_to': 'srv/relative'}, 'deploy_to'),
+    ({'deploy_keep_releases': 0}, 'deploy_keep_releases'),
+    ({'deploy_keep_releases': 'many'}, 'deploy_keep_releases'),
+    ({'deploy_strategy': 'rsync'}, 'deploy_strategy'),
+    ({'deploy_strategy': 'git'}, 'deploy_strategy'),
+    ({'deploy_src': '/nonexistent/app'}, 'deploy_src'),
+    ({'deploy_release_name': '2026'}, 'deploy_release_name'),
+    ({'deploy_linked_dirs': ['../escape']}, 'deploy_linked_dirs'),
+    ({'deploy_linked_files': ['/etc/passwd']}, 'deploy_linked_files'),
+    ({'deploy_hooks': {'after_lunch': '/x.yml'}}, 'deploy_hooks'),
+])
+def test_bad_input_fails_before_any_host_changes(fleet, deploy_to, tmp_path, bad, variable):
+    variables = dict(LINKS, deploy_src=str(app(tmp_path, 'v1')))
+    variables.update(bad)
+    target = variables.pop('deploy_to', deploy_to)
+    run = play(fleet, 'deploy.yml', target, **variables)
+    assert run.rc != 0, run
+    messages = run.failures() or dict((h, r.get('msg')) for _, h, r in run.fatal)
+    assert set(messages) == set(fleet.names), run
+    assert all(variable in str(message) for message in messages.values()), messages
+    assert all('Traceback' not in str(message) for message in messages.values()), messages
+    assert fleet.each('test -e %s && echo exists || echo absent' % deploy_to) == ['absent\n'] * 3
+
+
+def test_without_auto_rollback_a_failed_health_check_leaves_the_new_release_live(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
+    run = deploy(fleet, deploy_to, app(tmp_path, 'v2'), deploy_health_command='test "$(hostname)" != host2',
+                 deploy_auto_rollback=False)
+    assert run.rc != 0, run
+    failures = run.failures()
+    assert set(failures) == set(fleet.names), run
+    assert all('current still points to release' in m for m in failures.values()), failures
+    assert fleet.each('cat %s/current/public/VERSION' % deploy_to) == ['v2\n'] * 3
+    assert lock_files(fleet, deploy_to) == [''] * 3
+
+
+def test_rollback_to_a_named_release(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    names = []
+    for version in ('v1', 'v2', 'v3'):
+        ok(deploy(fleet, deploy_to, app(tmp_path, version)))
+        names.append(current(fleet, deploy_to)[0])
+    ok(play(fleet, 'rollback.yml', deploy_to, rollback_release=names[0]))
+    assert current(fleet, deploy_to) == [names[0]] * 3
+    assert fleet.each('cat %s/current/public/VERSION' % deploy_to) == ['v1\n'] * 3
+    assert fleet.each('ls %s | grep -c rolled-back-release-%s' % (deploy_to, names[2])) == ['1\n'] * 3
+
+    bad = play(fleet, 'rollback.yml', deploy_to, rollback_release='yesterday')
+    assert bad.rc != 0 and all('rollback_release' in m for m in bad.failures().values()), bad
+    assert current(fleet, deploy_to) == [names[0]] * 3
