@@ -32,10 +32,6 @@ description:
     C(shared/); a missing one fails before anything is created.
 author: capstan.release contributors (!UNKNOWN)
 options:
-  deploy_to:
-    description: The deploy tree, an absolute path.
-    type: path
-    required: true
   release:
     description:
       - Name of the release, 14 digits (UTC C(YYYYmmddHHMMSS)), the same on every host of a run.
@@ -98,9 +94,9 @@ options:
         the user who ran the deploy on the controller.
       - Defaults to the user the module runs as.
     type: str
-  run:
-    description: An identifier of this deploy run, recorded in the journal.
-    type: str
+extends_documentation_fragment:
+  - capstan.release.tree
+  - capstan.release.tree.run
 attributes:
   check_mode:
     support: full

@@ -17,11 +17,8 @@ description:
     name is not 14 digits are reported in RV(foreign) and never counted.
   - A O(deploy_to) that does not exist is reported with RV(exists=false) and empty lists.
 author: capstan.release contributors (!UNKNOWN)
-options:
-  deploy_to:
-    description: The deploy tree, an absolute path.
-    type: path
-    required: true
+extends_documentation_fragment:
+  - capstan.release.tree
 attributes:
   check_mode:
     support: full

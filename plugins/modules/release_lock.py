@@ -24,10 +24,6 @@ description:
   - Taking a lock this run already holds, or releasing a lock nobody holds, changes nothing.
 author: capstan.release contributors (!UNKNOWN)
 options:
-  deploy_to:
-    description: The deploy tree, an absolute path.
-    type: path
-    required: true
   state:
     description: V(present) takes the lock, V(absent) releases it.
     type: str
@@ -57,6 +53,8 @@ options:
       - Set by the roles from C(deploy_break_lock).
     type: bool
     default: false
+extends_documentation_fragment:
+  - capstan.release.tree
 attributes:
   check_mode:
     support: full

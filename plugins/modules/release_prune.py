@@ -29,10 +29,6 @@ description:
     removed, never followed.
 author: capstan.release contributors (!UNKNOWN)
 options:
-  deploy_to:
-    description: The deploy tree, an absolute path.
-    type: path
-    required: true
   keep_releases:
     description: How many releases that went live successfully to keep, C(current) among them; at least 1.
     type: int
@@ -55,9 +51,9 @@ options:
         and removed, and it takes no place among the kept.
       - Refused when it is the release C(current) points to. Nothing happens when it no longer exists.
     type: str
-  run:
-    description: An identifier of this deploy run, recorded in the journal.
-    type: str
+extends_documentation_fragment:
+  - capstan.release.tree
+  - capstan.release.tree.run
 attributes:
   check_mode:
     support: full

@@ -21,10 +21,6 @@ description:
   - A refusal names the releases that are available.
 author: capstan.release contributors (!UNKNOWN)
 options:
-  deploy_to:
-    description: The deploy tree, an absolute path.
-    type: path
-    required: true
   release:
     description:
       - Name of the release to roll back to, 14 digits (UTC C(YYYYmmddHHMMSS)); the role
@@ -33,6 +29,8 @@ options:
       - Naming the current release resolves to RV(noop=true); naming a newer successful release
         rolls forward to it.
     type: str
+extends_documentation_fragment:
+  - capstan.release.tree
 attributes:
   check_mode:
     support: full

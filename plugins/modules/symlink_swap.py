@@ -22,10 +22,6 @@ description:
     C(<user> rolled back to release <release>) is appended to C(revisions.log).
 author: capstan.release contributors (!UNKNOWN)
 options:
-  deploy_to:
-    description: The deploy tree, an absolute path.
-    type: path
-    required: true
   release:
     description: Name of the release to make current, 14 digits (UTC C(YYYYmmddHHMMSS)).
     type: str
@@ -44,9 +40,9 @@ options:
         ran the deploy on the controller.
       - Defaults to the user the module runs as.
     type: str
-  run:
-    description: An identifier of this deploy run, recorded in the journal.
-    type: str
+extends_documentation_fragment:
+  - capstan.release.tree
+  - capstan.release.tree.run
 attributes:
   check_mode:
     support: full
