@@ -14,7 +14,6 @@ import pytest
 from conftest import REPO, ansible_env
 
 PLAYBOOK = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
-ANSIBLE = os.path.join(os.path.dirname(sys.executable), 'ansible')
 APP = os.path.join(REPO, 'examples', 'app')
 LINKS = {'deploy_linked_dirs': ['log'], 'deploy_linked_files': ['config/app.yml']}
 
@@ -88,13 +87,6 @@ def play(fleet, playbook, deploy_to, **extra):
     proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True,
                           timeout=900, check=False)
     return Run(proc)
-
-
-def module(fleet, pattern, name, args):
-    """Run capstan.release.<name> ad hoc on ``pattern``, asserting success."""
-    cmd = [ANSIBLE, pattern, '-i', str(fleet.inventory), '-m', 'capstan.release.' + name, '-a', json.dumps(args)]
-    proc = subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=300, check=False)
-    assert proc.returncode == 0, (proc.stdout, proc.stderr)
 
 
 def deploy(fleet, deploy_to, src, playbook='deploy.yml', **extra):
@@ -272,8 +264,9 @@ def test_a_lock_held_by_another_run_refuses_the_deploy_and_changes_nothing(fleet
     prepare_shared(fleet, deploy_to)
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
     before = current(fleet, deploy_to)
-    module(fleet, 'host2', 'release_lock', {'deploy_to': deploy_to, 'owner': 'someone-else', 'user': 'mallory',
-                                           'host': 'laptop-7', 'pid': 4242, 'command': 'ansible-playbook deploy.yml'})
+    holder = {'deploy_to': deploy_to, 'owner': 'someone-else', 'user': 'mallory',
+              'host': 'laptop-7', 'pid': 4242, 'command': 'ansible-playbook deploy.yml'}
+    fleet.ok('release_lock', pattern='host2', args=holder)
     try:
         run = deploy(fleet, deploy_to, app(tmp_path, 'v2'))
         assert run.rc != 0, run
@@ -286,7 +279,7 @@ def test_a_lock_held_by_another_run_refuses_the_deploy_and_changes_nothing(fleet
         assert locks[0] == '' and locks[2] == '' and 'someone-else' in locks[1], locks
         assert fleet.each('ls %s | grep -c failed-release || true' % deploy_to) == ['0\n'] * 3
     finally:
-        module(fleet, 'host2', 'release_lock', {'deploy_to': deploy_to, 'owner': 'cleanup', 'state': 'absent', 'force': True})
+        fleet.ok('release_lock', pattern='host2', args={'deploy_to': deploy_to, 'owner': 'cleanup', 'state': 'absent', 'force': True})
 
 
 @pytest.mark.parametrize('bad, variable', [
@@ -307,7 +300,7 @@ def test_bad_input_fails_before_any_host_changes(fleet, deploy_to, tmp_path, bad
     target = variables.pop('deploy_to', deploy_to)
     run = play(fleet, 'deploy.yml', target, **variables)
     assert run.rc != 0, run
-    messages = run.failures() or dict((h, r.get('msg')) for _, h, r in run.fatal)
+    messages = run.failures() or dict((host, result.get('msg')) for _task, host, result in run.fatal)
     assert set(messages) == set(fleet.names), run
     assert all(variable in str(message) for message in messages.values()), messages
     assert all('Traceback' not in str(message) for message in messages.values()), messages
