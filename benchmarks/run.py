@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Side-by-side timings on the test bed: capstan's playbooks, Capistrano 3, and `ansible -m ping`.
 
     sudo .venv/bin/python benchmarks/run.py [--hosts 3] [--rounds 5] [--files 2000]
@@ -74,7 +73,7 @@ def seed_shared(hosts, deploy_to):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
     parser.add_argument('--hosts', type=int, default=3)
     parser.add_argument('--rounds', type=int, default=5)
     parser.add_argument('--files', type=int, default=2000)
