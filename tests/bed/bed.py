@@ -10,8 +10,9 @@ Every function shells out to the bash tool, so the two can never disagree::
     bed.run_on(1, "cat /srv/app/current/REVISION").stdout
     bed.down()
 
-Needs root, like the tool. The state dir follows $CAPSTAN_BED_STATE, as the
-tool does (default /var/lib/capstan-bed).
+Needs root, like the tool. The state dir follows $CAPSTAN_BED_STATE and
+$CAPSTAN_BED_ID, as the tool does (default /var/lib/capstan-bed, or
+/var/lib/capstan-bed-K for bed K).
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ BED = Path(__file__).resolve().with_name("bed")
 
 def state_dir() -> Path:
     """Where the tool keeps keys, configs, inventory.ini and ssh_config."""
-    return Path(os.environ.get("CAPSTAN_BED_STATE", "/var/lib/capstan-bed"))
+    bed_id = os.environ.get("CAPSTAN_BED_ID", "")
+    default = "/var/lib/capstan-bed" + ("-" + bed_id if bed_id else "")
+    return Path(os.environ.get("CAPSTAN_BED_STATE") or default)
 
 
 def _bed(*args: str) -> str:
