@@ -1,0 +1,86 @@
+# Copyright (c) 2026, capstan.release contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller side of capstan.release.release_content.
+
+For strategy=copy the source is on the controller: this plugin makes its manifest, asks the
+host what it lacks (module step=plan), sends one tarball of only the missing contents and
+has the module build the release (step=build). git and archive run on the host as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.capstan.release.plugins.module_utils import _content
+from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+
+MODULE = 'capstan.release.release_content'
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp  # not used
+        args = dict(self._task.args)
+        if args.get('strategy', 'copy') != 'copy':
+            result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+            return result
+        try:
+            result.update(self._copy(args, task_vars))
+        except CapstanError as error:
+            result.update(failed=True, msg=str(error))
+        except (IOError, OSError) as error:
+            result.update(failed=True, msg='copying deploy_src %s failed: %s' % (args.get('src'), error))
+        return result
+
+    def _copy(self, args, task_vars):
+        src = args.get('src')
+        if not src or not isinstance(src, str):
+            raise CapstanError('src (deploy_src) is required for strategy=copy: a directory or a tarball on the controller')
+        src = os.path.abspath(os.path.expanduser(src))
+        step = args.get('step', 'build')
+        manifest = args.get('manifest')
+        manifest = _content.check_manifest(manifest, 'manifest') if manifest is not None else _content.scan_source(src)
+        revision = _content.digest(manifest)
+        if step == 'resolve':
+            return dict(_content.summary(manifest), changed=False, revision=revision, manifest=manifest)
+        if args.get('revision') not in (None, revision):
+            raise CapstanError('deploy_src %s has digest %s, not the revision %s this deploy resolved' % (src, revision, args['revision']))
+        module_args = dict((key, value) for key, value in args.items() if key in ('deploy_to', 'release'))
+        module_args.update(strategy='copy', manifest=manifest, revision=revision)
+        planned = self._execute_module(module_name=MODULE, module_args=dict(module_args, step='plan'), task_vars=task_vars)
+        if planned.get('failed') or step == 'plan':
+            return planned
+        if self._task.check_mode:
+            counts = dict((key, planned[key]) for key in ('files', 'dirs', 'symlinks', 'bytes', 'linked', 'sent', 'sent_bytes'))
+            return dict(counts, changed=True, revision=revision, release=args.get('release'), copied=0, written=counts['sent'],
+                        diff={'before': {'release': args.get('release'), 'files': 0},
+                              'after': dict(counts, release=args.get('release'))})
+        module_args['sources'] = planned['sources']
+        bundle = None
+        try:
+            if planned['missing']:
+                handle, bundle = tempfile.mkstemp(prefix='capstan-bundle-', suffix='.tar.gz')
+                os.close(handle)
+                _content.write_bundle(src, manifest, planned['missing'], bundle)
+                tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
+                remote = self._connection._shell.join_path(tmpdir, 'content.tar.gz')
+                self._transfer_file(bundle, remote)
+                self._fixup_perms2((tmpdir, remote))
+                module_args['bundle'] = remote
+            built = self._execute_module(module_name=MODULE, module_args=dict(module_args, step='build'), task_vars=task_vars)
+        finally:
+            if bundle:
+                os.unlink(bundle)
+            if self._connection._shell.tmpdir:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
+        if not built.get('failed'):
+            built['sent'], built['sent_bytes'] = planned['sent'], planned['sent_bytes']
+        return built
