@@ -12,6 +12,7 @@ revisions.log holds Capistrano's own lines, byte for byte, so both tools read ea
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
 import time
@@ -35,11 +36,22 @@ DEPLOY_LINE = 'Branch {branch} (at {sha}) deployed as release {release} by {user
 ROLLBACK_LINE = '{user} rolled back to release {release}'
 _DEPLOY_RE = re.compile(r'^Branch (?P<branch>.*) \(at (?P<sha>.*)\) deployed as release (?P<release>\S+) by (?P<user>.*)$')
 _ROLLBACK_RE = re.compile(r'^(?P<user>.*) rolled back to release (?P<release>\S+)$')
+_STAMP_RE = re.compile(r'^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z\Z')
 
 
 def utc_stamp(now=None):
     """ISO-8601 UTC time with a Z, to the second."""
     return time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(now))
+
+
+def parse_stamp(text):
+    """Seconds since the epoch of a journal time (``utc_stamp``'s form), or None for anything else."""
+    if not isinstance(text, str) or not _STAMP_RE.match(text):
+        return None
+    try:
+        return calendar.timegm(time.strptime(text, '%Y-%m-%dT%H:%M:%SZ'))
+    except ValueError:
+        return None
 
 
 def append_event(path, event, release, **fields):

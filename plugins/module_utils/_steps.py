@@ -14,6 +14,7 @@ import os
 import pwd
 import time
 
+from ansible_collections.capstan.release.plugins.module_utils import _delivery
 from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _lock
@@ -343,26 +344,41 @@ def rollback_target(deploy_to, release=None):
     }
 
 
-def info(deploy_to):
-    """Everything about one deploy tree, read-only."""
+def info(deploy_to, history=False, history_days=None, now=None):
+    """Everything about one deploy tree, read-only.
+
+    With ``history``, also each release's last time live (``live_at``) and the delivery
+    history and figures of the tree (``_delivery.host_history``), over the last
+    ``history_days`` days when given.
+    """
     tree = _releases.Tree(deploy_to)
+    _delivery.check_days(history_days)
     snapshot = _releases.Snapshot(tree)
-    return {
+    holder = _lock.read_holder(tree.lock)
+    releases = [snapshot.describe(name) for name in snapshot.releases]
+    result = {
         'changed': False,
         'exists': snapshot.exists,
         'deploy_to': tree.deploy_to,
         'current': snapshot.current,
         'current_kind': snapshot.current_kind,
         'current_link': snapshot.current_link,
-        'releases': [snapshot.describe(name) for name in snapshot.releases],
+        'releases': releases,
         'release_names': snapshot.releases,
         'successful': snapshot.successful(),
         'foreign': snapshot.foreign,
         'archives': snapshot.archives,
-        'lock': _lock.read_holder(tree.lock),
+        'lock': holder,
         'revisions': snapshot.revisions,
         'events': snapshot.events,
     }
+    if history:
+        live = _delivery.live_times(snapshot.events)
+        for release in releases:
+            release['live_at'] = live.get(release['name'])
+        result['history'] = _delivery.host_history(snapshot.events, snapshot.revisions, lock_owner=holder.get('owner'),
+                                                   days=history_days, now=now)
+    return result
 
 
 def lock(deploy_to, state, owner, user=None, host=None, pid=None, command=None, force=False, check=False):

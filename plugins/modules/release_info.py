@@ -16,6 +16,23 @@ description:
   - Releases are ordered by name, never by modification time. Entries of C(releases/) whose
     name is not 14 digits are reported in RV(foreign) and never counted.
   - A O(deploy_to) that does not exist is reported with RV(exists=false) and empty lists.
+  - With O(history=true) it also reports the delivery history of the tree (RV(history)) - deploys,
+    rollbacks, failures before and after going live, restores - and their figures (change
+    failure rate, time to restore), from capstan's journal, or from C(revisions.log) for a tree
+    made by Capistrano. The collection's docs/releases.md defines every figure.
+options:
+  history:
+    description:
+      - Also report RV(history) and each release's RV(releases[].live_at).
+      - Off by default so the deploy and rollback roles read the tree as cheaply as before.
+    type: bool
+    default: false
+  history_days:
+    description:
+      - With O(history=true), count only what happened in the last this many days (by this
+        host's clock, the one that stamped its journal). Unset counts the whole history.
+      - A whole number, at least 1.
+    type: int
 author: capstan.release contributors (!UNKNOWN)
 extends_documentation_fragment:
   - capstan.release.tree
@@ -40,6 +57,17 @@ EXAMPLES = r"""
 - name: Show what is live
   ansible.builtin.debug:
     msg: "{{ tree.current }} ({{ tree.successful | length }} successful releases)"
+
+- name: Read the delivery figures of the last 30 days
+  capstan.release.release_info:
+    deploy_to: /srv/app
+    history: true
+    history_days: 30
+  register: tree
+
+- name: Show the change failure rate
+  ansible.builtin.debug:
+    msg: "{{ tree.history.figures.change_failures }} of {{ tree.history.figures.deploys }} deploys failed"
 """
 
 RETURN = r"""
@@ -114,6 +142,13 @@ releases:
       description: Whether C(current) points to it.
       type: bool
       sample: true
+    live_at:
+      description:
+        - When it last went live (its last C(published) journal event), UTC; null when the journal
+          never saw it go live.
+        - Returned with O(history=true) only.
+      type: str
+      sample: "2026-11-21T22:14:09Z"
 release_names:
   description: The names of RV(releases), oldest first.
   returned: success
@@ -189,6 +224,119 @@ events:
       release: "20261121221404"
       previous: "20261121221359"
       mode: deploy
+history:
+  description:
+    - The delivery history of the tree and its figures; docs/releases.md defines them.
+    - Times are UTC, C(YYYY-mm-ddTHH:MM:SSZ); durations are seconds.
+  returned: when O(history=true)
+  type: dict
+  contains:
+    source:
+      description:
+        - Where the history comes from.
+        - V(journal) - capstan's journal (C(<deploy_to>/.capstan/journal)).
+        - V(revisions.log) - no journal (a tree made by Capistrano), Capistrano's log; it has no
+          times but release names, so RV(history.figures.time_to_restore),
+          RV(history.figures.failed_before_live), RV(history.figures.automatic_rollbacks) and
+          RV(history.figures.unrestored) are null.
+        - V(none) - neither.
+      type: str
+      choices: [journal, revisions.log, none]
+      sample: journal
+    days:
+      description: O(history_days), or null for the whole history.
+      type: int
+      sample: 30
+    since:
+      description: The start of the window, UTC, or null for the whole history.
+      type: str
+      sample: "2026-10-22T22:14:04Z"
+    figures:
+      description: The figures of the window.
+      type: dict
+      contains:
+        deploys:
+          description: Releases that went live by a deploy.
+          type: int
+          sample: 4
+        rollbacks:
+          description: Switches by a rollback run or an automatic switch-back after a failed deploy.
+          type: int
+          sample: 2
+        automatic_rollbacks:
+          description: Of RV(history.figures.rollbacks), the switch-backs a failing deploy made by itself.
+          type: int
+          sample: 1
+        failed_before_live:
+          description: Deploys that failed before their release went live (never reached users, not in the change failure rate).
+          type: int
+          sample: 1
+        change_failures:
+          description: Deploys that failed after going live or were later rolled back from.
+          type: int
+          sample: 2
+        change_failure_rate:
+          description: RV(history.figures.change_failures) / RV(history.figures.deploys), 0 to 1; null without deploys.
+          type: float
+          sample: 0.5
+        time_to_restore:
+          description: The restores with a known duration, and the median and max of their durations in seconds (null without any).
+          type: dict
+          sample: {restores: 2, median: 9, max: 12}
+        unrestored:
+          description: Releases whose deploy failed after going live and that are still live.
+          type: int
+          sample: 0
+    deploys:
+      description: Each deploy of the window, oldest first.
+      type: list
+      elements: dict
+      sample:
+        - release: "20261121221404"
+          run: 20261121T221404Z-ctl01-4242-1234
+          live_at: "2026-11-21T22:14:09Z"
+          outcome: succeeded
+          rolled_back: true
+          change_failure: true
+    rollbacks:
+      description:
+        - Each rollback of the window, oldest first; V(release) is where it went, V(left) the release it left.
+        - V(at) is the time of the switch; V(after) the earliest it happened (the same, or for
+          C(revisions.log) the time the release left went live).
+      type: list
+      elements: dict
+      sample:
+        - release: "20261121221359"
+          left: "20261121221404"
+          run: 20261121T222000Z-ctl01-4300-99
+          at: "2026-11-21T22:20:02Z"
+          after: "2026-11-21T22:20:02Z"
+          automatic: false
+    failed_before_live:
+      description: Each deploy of the window that failed before its release went live.
+      type: list
+      elements: dict
+      sample:
+        - release: "20261121221500"
+          run: 20261121T221500Z-ctl01-4250-77
+          at: "2026-11-21T22:15:06Z"
+    restores:
+      description: Each restore of the window - a bad release's time live, ended by the switch that replaced it.
+      type: list
+      elements: dict
+      sample:
+        - release: "20261121221404"
+          live_at: "2026-11-21T22:14:09Z"
+          live_run: 20261121T221404Z-ctl01-4242-1234
+          restored_at: "2026-11-21T22:20:02Z"
+          restored_to: "20261121221359"
+          seconds: 353
+          by: rollback
+    unrestored:
+      description: A release whose deploy failed after going live and that is still live.
+      type: list
+      elements: dict
+      sample: []
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -201,10 +349,14 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             deploy_to=dict(type='path', required=True),
+            history=dict(type='bool', default=False),
+            history_days=dict(type='int'),
         ),
         supports_check_mode=True,
     )
-    run_step(module, 'reading %s' % module.params['deploy_to'], info, module.params['deploy_to'])
+    params = module.params
+    run_step(module, 'reading %s' % params['deploy_to'], info, params['deploy_to'],
+             history=params['history'], history_days=params['history_days'])
 
 
 if __name__ == '__main__':

@@ -137,3 +137,47 @@ def test_relative_deploy_to_is_refused_in_one_sentence(capfd):
 
     assert result['failed'] is True
     assert result['msg'] == "deploy_to must be an absolute path, got 'srv/app'"
+
+
+def test_history_is_off_by_default(capfd, deploy_to):
+    deploy(deploy_to, A)
+
+    result = info(capfd, deploy_to)
+
+    assert 'history' not in result and 'live_at' not in result['releases'][0]
+
+
+def test_history_reports_the_delivery_figures_and_when_each_release_went_live(capfd, deploy_to):
+    build(deploy_to)
+    before = listing(deploy_to)
+
+    result = info(capfd, deploy_to, history=True, history_days=30)
+
+    history = result['history']
+    assert history['source'] == 'journal' and history['days'] == 30 and history['since'].endswith('Z')
+    assert [(d['release'], d['outcome']) for d in history['deploys']] == [(A, 'succeeded'), (B, 'succeeded')]
+    assert [f['release'] for f in history['failed_before_live']] == [C]
+    assert history['figures']['deploys'] == 2 and history['figures']['failed_before_live'] == 1
+    assert history['figures']['change_failure_rate'] == 0.0
+    published = dict((e['release'], e['time']) for e in result['events'] if e['event'] == 'published')
+    assert [(r['name'], r['live_at']) for r in result['releases']] == [
+        (A, published[A]), (B, published[B]), (C, None), (D, None), (E, None)]
+    assert listing(deploy_to) == before
+
+
+def test_a_capistrano_tree_has_its_history_from_revisions_log(capfd, deploy_to):
+    os.makedirs(os.path.join(deploy_to, 'releases', A))
+    with open(os.path.join(deploy_to, 'revisions.log'), 'w') as handle:
+        handle.write('Branch main (at sha-a) deployed as release %s by alice\n' % A)
+
+    history = info(capfd, deploy_to, history=True)['history']
+
+    assert history['source'] == 'revisions.log' and history['figures']['deploys'] == 1
+    assert history['figures']['time_to_restore'] is None
+
+
+def test_a_window_of_zero_days_is_refused_in_one_sentence(capfd, deploy_to):
+    result = info(capfd, deploy_to, history=True, history_days=0)
+
+    assert result['failed'] is True
+    assert result['msg'] == 'history_days must be a whole number of days, at least 1, got 0'
