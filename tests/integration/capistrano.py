@@ -3,7 +3,8 @@
 A project is a Capfile plus config/deploy.rb and config/deploy/bed.rb in a directory of its
 own; it deploys a git repository made from a directory with the git strategy, as a
 Capistrano user would. Hosts share the controller's /var, so a file:// repo there is
-reachable from every host.
+reachable from every host. ``cap(..., deploy_to=OTHER)`` points the same project at another
+tree (a twin copied on the hosts, to compare what cap does with what capstan does).
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ install_plugin Capistrano::SCM::Git
 DEPLOY_RB = """set :application, "app"
 set :repo_url, "file://{repo}"
 set :branch, "main"
-set :deploy_to, "{deploy_to}"
-set :keep_releases, {keep}
+set :deploy_to, ENV.fetch("CAPSTAN_DEPLOY_TO", "{deploy_to}")
+set :keep_releases, ENV.fetch("CAPSTAN_KEEP_RELEASES", "{keep}").to_i
 set :linked_files, {linked_files}
 set :linked_dirs, {linked_dirs}
 set :log_level, :warn
@@ -77,8 +78,17 @@ class Project(object):
         return _git(self.checkout, 'rev-parse', 'HEAD').strip()
 
     def cap(self, *tasks, **env):
-        """Run `cap bed <tasks>`; returns the CompletedProcess (check returncode yourself)."""
+        """Run `cap bed <tasks>`; returns the CompletedProcess (check returncode yourself).
+
+        Capistrano logs as $USER (capuser unless ``USER=`` says otherwise); ``deploy_to=`` and
+        ``keep_releases=`` override the project's for this run; ``ROLLBACK_RELEASE=`` is cap's own.
+        """
         run_env = dict(os.environ, USER='capuser')
+        for key, variable in (('deploy_to', 'CAPSTAN_DEPLOY_TO'), ('keep_releases', 'CAPSTAN_KEEP_RELEASES')):
+            run_env.pop(variable, None)
+            if env.get(key) is not None:
+                run_env[variable] = str(env[key])
+            env.pop(key, None)
         run_env.update(env)
         return subprocess.run(['cap', 'bed'] + list(tasks), cwd=self.project, env=run_env,
                               capture_output=True, text=True, timeout=300, check=False)
