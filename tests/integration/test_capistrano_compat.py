@@ -119,8 +119,11 @@ def archive_members(fleet, deploy_to, name):
 
 
 def assert_like_cap(fleet, ours, theirs, rolled_back):
-    """capstan's rollback of ``ours`` left what cap's rollback of its twin ``theirs`` left (capstan's .capstan/ aside)."""
-    listing = "cd %s && find . -path ./.capstan -prune -o -printf '%%y %%p %%l\\n' | LC_ALL=C sort"
+    """capstan's rollback of ``ours`` left what cap's rollback of its twin ``theirs`` left.
+
+    capstan's own .capstan/ aside, and cap's git mirror (repo/, copied as it was, untouched by a rollback).
+    """
+    listing = "cd %s && find . \\( -path ./.capstan -o -path ./repo \\) -prune -o -printf '%%y %%p %%l\\n' | LC_ALL=C sort"
     assert same(fleet, listing % ours) == same(fleet, listing % theirs).replace(theirs, ours)
     assert link(fleet, ours) == link(fleet, theirs).replace(theirs, ours)
     assert log_lines(fleet, ours) == log_lines(fleet, theirs)
