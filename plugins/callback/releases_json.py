@@ -5,10 +5,6 @@
 
 from __future__ import annotations
 
-import json
-
-from ansible.plugins.callback import CallbackBase
-
 DOCUMENTATION = r"""
 name: releases_json
 type: stdout
@@ -24,6 +20,10 @@ description:
   - Enable it for one run with C(ANSIBLE_STDOUT_CALLBACK=capstan.release.releases_json).
 author: capstan.release contributors (!UNKNOWN)
 """
+
+import json
+
+from ansible.plugins.callback import CallbackBase
 
 REPORT_FACT = 'releases_report'
 

@@ -89,8 +89,9 @@ def test_releases_shows_history_drift_and_the_delivery_figures_of_the_fleet(flee
         assert [(r['name'], r['state'], r['current']) for r in entry['releases']] == [
             (first, 'successful', False), (second, 'successful', True)]
         assert entry['lock'] == {} and entry['error'] is None
-        assert sorted(entry['archives']) == sorted(['failed-release-%s.tar.gz' % third, 'failed-release-%s.tar.gz' % fourth,
-                                                     'rolled-back-release-%s.tar.gz' % fifth])
+        archives = ['failed-release-%s.tar.gz' % third, 'failed-release-%s.tar.gz' % fourth,
+                    'rolled-back-release-%s.tar.gz' % fifth]
+        assert sorted(entry['archives']) == sorted(archives)
     for index, host in enumerate(fleet.names):
         figures = report['hosts'][host]['history']['figures']
         assert figures == {
