@@ -100,10 +100,12 @@ extends_documentation_fragment:
 attributes:
   action:
     support: full
-    details: The action plugin makes the manifest and the bundle for V(copy) on the controller.
+    description: The action plugin makes the manifest and the bundle for V(copy) on the controller.
   check_mode:
     support: full
-    description: Reports what would be linked and sent and changes nothing; the git mirror is left alone (the remote is asked with C(git ls-remote)), a download is removed after it is checked.
+    description:
+      - Reports what would be linked and sent and changes nothing.
+      - The git mirror is left alone (the remote is asked with C(git ls-remote)); a download is removed once it is checked.
   diff_mode:
     support: partial
     description: Shows how many files, directories and symlinks the release gets, and how many were linked or sent.
@@ -195,7 +197,10 @@ manifest:
   returned: when O(strategy=copy) and O(step=resolve)
   type: list
   elements: dict
-  sample: [{path: public, type: dir, mode: 493}, {path: public/index.html, type: file, mode: 420, size: 11, sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, mtime: 1763700000}]
+  sample:
+    - {path: public, type: dir, mode: 493}
+    - {path: public/index.html, type: file, mode: 420, size: 11, mtime: 1763700000,
+       sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
 archive:
   description: For V(archive) with O(step=resolve), the archive on the host (a download, or O(src)'s path); null when a download was not kept.
   returned: when O(strategy=archive) and O(step=resolve)

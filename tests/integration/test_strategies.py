@@ -15,7 +15,7 @@ import pytest
 
 from ansible_collections.capstan.release.plugins.module_utils import _content
 
-from test_flows import current, lock_files, ok, play, releases
+from test_flows import current, lock_files, ok, play
 
 GIT_ENV = {'GIT_AUTHOR_NAME': 'T', 'GIT_AUTHOR_EMAIL': 't@example.com', 'GIT_COMMITTER_NAME': 'T',
            'GIT_COMMITTER_EMAIL': 't@example.com'}
@@ -193,7 +193,7 @@ def test_git_with_an_unknown_version_is_refused_before_a_release_is_made(fleet, 
     ok(deploy(fleet, deploy_to, deploy_strategy='git', deploy_repo_url=url))
     before = tree_state(fleet, deploy_to)
     run = deploy(fleet, deploy_to, deploy_strategy='git', deploy_repo_url=url, deploy_version='no-such-branch')
-    messages = refused(run, "deploy_version 'no-such-branch' is not a branch, tag or commit", fleet)
+    refused(run, "deploy_version 'no-such-branch' is not a branch, tag or commit", fleet)
     assert tree_state(fleet, deploy_to) == before
 
 
