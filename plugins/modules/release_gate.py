@@ -15,7 +15,7 @@ description:
   - Shows O(prompt) on the terminal of the controller and waits up to O(timeout) seconds for a
     line. Only O(expect) (by default V(yes)) followed by Enter is a go; any other answer, no
     answer in time, Ctrl+C, or a controller without a terminal (CI, cron) is a no-go.
-  - It never fails on a no-go: it returns RV(go=false) and the reason, so the caller decides
+  - It never fails on a no-go. It returns RV(go=false) and the reason, so the caller decides
     what a no-go means. The deploy role checks RV(go) on every host and publishes on none of
     them after a no-go.
   - Run it with C(run_once), or every host asks.
