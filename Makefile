@@ -22,7 +22,7 @@ BUILD_DIR := build
 export PATH := $(BIN):$(PATH)
 export MOLECULE_GLOB := molecule/*/molecule.yml
 
-.PHONY: help venv collections demo test test-fast units sanity lint build integration changelog-lint clean distclean
+.PHONY: help venv collections demo test test-fast units sanity lint build integration molecule changelog-lint clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,9 +41,10 @@ collections: ## Link .collections/ansible_collections/capstan/release to this ch
 demo: venv collections ## Run the demo playbook
 	$(VENV)/bin/ansible-playbook playbooks/demo.yml
 
-test: units sanity lint build integration ## Everything CI runs, in order
+test: units sanity lint build integration molecule ## Everything CI runs, in order
 
-test-fast: units lint ## Unit tests and ansible-lint only
+test-fast: units lint ## Unit tests, ansible-lint and the local Molecule scenario (default)
+	$(MAKE) --no-print-directory molecule SCENARIO=default
 
 units: venv collections ## pytest tests/unit
 	$(VENV)/bin/pytest tests/unit
@@ -65,6 +66,17 @@ changelog-lint: venv
 
 integration: venv collections ## pytest tests/integration (real SSH hosts)
 	$(VENV)/bin/pytest tests/integration
+
+# Every scenario of molecule/ (or SCENARIO=name), one after the other: each starts and stops its
+# own test-bed hosts (CAPSTAN_BED_ID picks the bed). molecule/config.yml is the base config the
+# scenarios' molecule.yml files override.
+MOLECULE_SCENARIOS := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
+molecule: venv collections ## Molecule scenarios on the test bed (all, or SCENARIO=name), full `molecule test`
+	@for scenario in $(or $(SCENARIO),$(MOLECULE_SCENARIOS)); do \
+		start=$$(date +%s); \
+		$(BIN)/molecule -c molecule/config.yml test -s "$$scenario"; \
+		echo "molecule: scenario $$scenario passed in $$(( $$(date +%s) - start ))s"; \
+	done
 
 clean: ## Remove build and test outputs (keeps .venv)
 	rm -rf $(BUILD_DIR) tests/output .collections .ansible .pytest_cache .hypothesis
