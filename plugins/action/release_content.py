@@ -10,6 +10,7 @@ has the module build the release (step=build). git and archive run on the host a
 
 from __future__ import annotations
 
+import base64
 import os
 import tempfile
 
@@ -19,6 +20,8 @@ from ansible_collections.capstan.release.plugins.module_utils import _content
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 
 MODULE = 'capstan.release.release_content'
+# A bundle up to this size goes inside the build call's arguments (no transfer, no remote temp dir).
+INLINE_LIMIT = 1024 * 1024
 
 
 class ActionModule(ActionBase):
@@ -29,15 +32,18 @@ class ActionModule(ActionBase):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp  # not used
         args = dict(self._task.args)
-        if args.get('strategy', 'copy') != 'copy':
-            result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
-            return result
         try:
-            result.update(self._copy(args, task_vars))
+            if args.get('strategy', 'copy') != 'copy':
+                result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+            else:
+                result.update(self._copy(args, task_vars))
         except CapstanError as error:
             result.update(failed=True, msg=str(error))
         except (IOError, OSError) as error:
             result.update(failed=True, msg='copying deploy_src %s failed: %s' % (args.get('src'), error))
+        finally:
+            if self._connection._shell.tmpdir:
+                self._remove_tmp_path(self._connection._shell.tmpdir)
         return result
 
     def _copy(self, args, task_vars):
@@ -47,14 +53,14 @@ class ActionModule(ActionBase):
         src = os.path.abspath(os.path.expanduser(src))
         step = args.get('step', 'build')
         manifest = args.get('manifest')
-        manifest = _content.check_manifest(manifest, 'manifest') if manifest is not None else _content.scan_source(src)
+        manifest = _content.load_manifest(manifest) if manifest is not None else _content.scan_source(src)
         revision = _content.digest(manifest)
         if step == 'resolve':
-            return dict(_content.summary(manifest), changed=False, revision=revision, manifest=manifest)
+            return dict(_content.summary(manifest), changed=False, revision=revision, manifest=_content.dump_manifest(manifest))
         if args.get('revision') not in (None, revision):
             raise CapstanError('deploy_src %s has digest %s, not the revision %s this deploy resolved' % (src, revision, args['revision']))
         module_args = dict((key, value) for key, value in args.items() if key in ('deploy_to', 'release'))
-        module_args.update(strategy='copy', manifest=manifest, revision=revision)
+        module_args.update(strategy='copy', manifest=_content.dump_manifest(manifest), revision=revision)
         planned = self._execute_module(module_name=MODULE, module_args=dict(module_args, step='plan'), task_vars=task_vars)
         if planned.get('failed') or step == 'plan':
             return planned
@@ -63,24 +69,25 @@ class ActionModule(ActionBase):
             return dict(counts, changed=True, revision=revision, release=args.get('release'), copied=0, written=counts['sent'],
                         diff={'before': {'release': args.get('release'), 'files': 0},
                               'after': dict(counts, release=args.get('release'))})
-        module_args['sources'] = planned['sources']
         bundle = None
         try:
             if planned['missing']:
-                handle, bundle = tempfile.mkstemp(prefix='capstan-bundle-', suffix='.tar.gz')
-                os.close(handle)
+                fd, bundle = tempfile.mkstemp(prefix='capstan-bundle-', suffix='.tar.gz')
+                os.close(fd)
                 _content.write_bundle(src, manifest, planned['missing'], bundle)
-                tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
-                remote = self._connection._shell.join_path(tmpdir, 'content.tar.gz')
-                self._transfer_file(bundle, remote)
-                self._fixup_perms2((tmpdir, remote))
-                module_args['bundle'] = remote
+                if os.path.getsize(bundle) <= INLINE_LIMIT:
+                    with open(bundle, 'rb') as handle:
+                        module_args['bundle_data'] = base64.b64encode(handle.read()).decode('ascii')
+                else:
+                    tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
+                    remote = self._connection._shell.join_path(tmpdir, 'content.tar.gz')
+                    self._transfer_file(bundle, remote)
+                    self._fixup_perms2((tmpdir, remote))
+                    module_args['bundle'] = remote
             built = self._execute_module(module_name=MODULE, module_args=dict(module_args, step='build'), task_vars=task_vars)
         finally:
             if bundle:
                 os.unlink(bundle)
-            if self._connection._shell.tmpdir:
-                self._remove_tmp_path(self._connection._shell.tmpdir)
         if not built.get('failed'):
             built['sent'], built['sent_bytes'] = planned['sent'], planned['sent_bytes']
         return built

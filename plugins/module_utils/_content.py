@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
 import re
@@ -209,11 +210,14 @@ def _tar_members(tar, what):
 
 
 def open_tar(path, what):
-    """Open a tarball (plain, gzip, bzip2 or xz) for reading, or refuse it naming ``what``."""
+    """Open a tarball (plain, gzip, bzip2 or xz; a path, or bytes) for reading, or refuse it naming ``what``."""
     try:
+        if isinstance(path, bytes):
+            return tarfile.open(fileobj=io.BytesIO(path), mode='r:*')
         return tarfile.open(path, 'r:*')
     except (tarfile.TarError, EOFError, OSError) as error:
-        raise CapstanError('%s %s is not a readable tarball (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz): %s' % (what, path, error))
+        raise CapstanError('%s %s is not a readable tarball (.tar, .tar.gz, .tgz, .tar.bz2, .tar.xz): %s'
+                           % (what, '(inline)' if isinstance(path, bytes) else path, error))
 
 
 def scan_tar(path, what='deploy_src'):
@@ -410,8 +414,11 @@ def _same_stat(info, recorded):
             and info.st_ino == recorded.get('ino') and info.st_mtime_ns == recorded.get('mtime_ns'))
 
 
-def _plain_file(base, rel):
-    """``base/rel`` and its lstat when it is a regular file reached through real directories only, else None."""
+def _plain_file(base, rel, real_dirs=None):
+    """``base/rel`` and its lstat when it is a regular file reached through real directories only, else None.
+
+    ``real_dirs`` caches the realpath of the directories seen (one per directory, not per file).
+    """
     path = os.path.join(base, rel)
     try:
         info = os.lstat(path)
@@ -419,8 +426,13 @@ def _plain_file(base, rel):
         return None
     if not stat.S_ISREG(info.st_mode):
         return None
-    parent = os.path.dirname(rel)
-    if os.path.realpath(os.path.dirname(path)) != os.path.join(os.path.realpath(base), parent).rstrip(os.sep):
+    real_dirs = {} if real_dirs is None else real_dirs
+    parent = os.path.dirname(path)
+    if parent not in real_dirs:
+        real_dirs[parent] = os.path.realpath(parent)
+    if base not in real_dirs:
+        real_dirs[base] = os.path.realpath(base)
+    if real_dirs[parent] != os.path.join(real_dirs[base], os.path.dirname(rel)).rstrip(os.sep):
         return None  # a directory on the way is a symlink (a linked dir into shared/, say)
     return path, info
 
@@ -436,6 +448,7 @@ def find_sources(tree, manifest, exclude=None):
     """
     needed = set(entry['sha256'] for entry in manifest if entry['type'] == 'file' and entry['size'] > 0)
     sources = {}
+    real_dirs = {}
     names = [name for name in _release_dirs(tree) if name != exclude]
     current = _current_name(tree)
     order = ([current] if current in names else []) + [name for name in reversed(names) if name != current]
@@ -454,7 +467,7 @@ def find_sources(tree, manifest, exclude=None):
                 rel = clean_path(recorded.get('path'), 'stored manifest')
             except CapstanError:
                 continue
-            found = _plain_file(base, rel) if rel else None
+            found = _plain_file(base, rel, real_dirs) if rel else None
             if found and _same_stat(found[1], recorded):
                 sources[sha] = found[0]
     fallback = current if current in names else (names[-1] if names else None)
@@ -463,7 +476,7 @@ def find_sources(tree, manifest, exclude=None):
         for entry in manifest:
             if entry['type'] != 'file' or entry['sha256'] in sources or entry['sha256'] not in needed:
                 continue
-            found = _plain_file(base, entry['path'])
+            found = _plain_file(base, entry['path'], real_dirs)
             if found is None or found[1].st_size != entry['size']:
                 continue
             try:
@@ -474,31 +487,34 @@ def find_sources(tree, manifest, exclude=None):
     return sources
 
 
-def _check_sources(tree, sources, name):
-    """Refuse source paths that are not files in another release of this tree."""
-    clean = {}
-    releases = os.path.realpath(tree.releases)
-    for sha, path in (sources or {}).items():
-        if not isinstance(path, str) or not _SHA256_RE.match(str(sha)):
-            raise CapstanError('sources must map sha256 digests to paths, got %r: %r' % (sha, path))
-        real_parent = os.path.realpath(os.path.dirname(path))
-        inside = real_parent.startswith(releases + os.sep)
-        release = real_parent[len(releases) + 1:].split(os.sep)[0] if inside else None
-        if not inside or release == name or not _releases.is_release_name(release):
-            raise CapstanError('sources may only name files of earlier releases in %s, got %s' % (tree.releases, path))
-        clean[sha] = os.path.join(real_parent, os.path.basename(path))
-    return clean
+def load_manifest(manifest, what='manifest'):
+    """A manifest given as a list of entries or as that list in JSON (how the action plugin sends it), checked."""
+    if isinstance(manifest, str):
+        try:
+            manifest = json.loads(manifest)
+        except ValueError as error:
+            raise CapstanError('%s must be a list of entries or that list as JSON: %s' % (what, error))
+    return check_manifest(manifest, what)
+
+
+def dump_manifest(manifest):
+    """The manifest as compact JSON: one string crosses Ansible far faster than thousands of dicts."""
+    return json.dumps(manifest, separators=(',', ':'), ensure_ascii=False)
 
 
 def plan(deploy_to, manifest, release=None):
-    """What a build of ``manifest`` on this host needs sent: read-only, the same in check mode."""
+    """What a build of ``manifest`` on this host needs sent: read-only, the same in check mode.
+
+    The build works the same sources out again (under the deploy lock nothing moves in
+    between), so only the missing contents cross the wire.
+    """
     tree = _releases.Tree(deploy_to)
-    manifest = check_manifest(manifest)
+    manifest = load_manifest(manifest)
     if release is not None:
         _releases.check_release_name(release)
     sources = find_sources(tree, manifest, exclude=release)
-    return dict(_counts(manifest, sources), changed=False, sources=sources,
-                revision=digest(manifest), missing=sorted(_missing(manifest, sources)))
+    return dict(_counts(manifest, sources), changed=False, revision=digest(manifest),
+                missing=sorted(_missing(manifest, sources)))
 
 
 def _missing(manifest, sources):
@@ -701,20 +717,20 @@ def _result(name, path, revision, manifest, counts, changed=True, **extra):
     return result
 
 
-def build(deploy_to, name, manifest, bundle=None, sources=None, revision=None, check=False, what='deploy_src'):
+def build(deploy_to, name, manifest, bundle=None, revision=None, check=False, what='deploy_src'):
     """Put the content of ``manifest`` into release ``name``: links for what earlier releases hold, the rest from ``bundle``.
 
     ``bundle`` is a tarball whose members are named by the sha256 of their content (see
-    write_bundle); ``sources`` maps contents to files of earlier releases (see plan). When
+    write_bundle), holding what plan() found missing: its path on the host, or its bytes. When
     ``revision`` is given it must be the manifest's digest.
     """
     tree = _releases.Tree(deploy_to)
-    manifest = check_manifest(manifest, what)
+    manifest = load_manifest(manifest, what)
     _releases.check_release_name(name)
     revision_of = digest(manifest)
     if revision is not None and revision != revision_of:
         raise CapstanError('the manifest has digest %s, not the revision %s this deploy resolved' % (revision_of, revision))
-    sources = _check_sources(tree, sources, name) if sources is not None else find_sources(tree, manifest, exclude=name)
+    sources = find_sources(tree, manifest, exclude=name)
     path = _check_target(tree, name, check)
     counts = _counts(manifest, sources)
     if check:

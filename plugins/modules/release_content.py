@@ -21,7 +21,8 @@ description:
   - V(copy) takes O(src), a directory or a tarball on the controller. The action plugin makes its
     manifest (paths, types, modes, sizes, sha256 of contents, link targets, empty directories too),
     asks the host once what it lacks (O(step=plan)), sends one tarball of only the missing contents
-    and builds the release (O(step=build)), two module calls per host.
+    and builds the release (O(step=build)), two module calls per host. The manifest crosses as one
+    JSON string, and the module does not echo it back in its result.
   - V(git) keeps a mirror of O(repo_url) in C(<deploy_to>/repo) (C(git clone --mirror) the first
     time, C(git remote update --prune) later). O(step=resolve) updates it and resolves O(version) to
     a full commit sha; O(step=build) exports that commit (C(git archive), no C(.git)) into the release.
@@ -85,16 +86,19 @@ options:
     type: str
   manifest:
     description:
-      - For V(copy), the manifest of O(src) as O(step=resolve) returned it. The action plugin makes it
-        from O(src) when it is not given.
-    type: list
-    elements: dict
+      - For V(copy), the manifest of O(src) as O(step=resolve) returned it (RV(manifest), a JSON
+        string), or the same list of entries as a list. The action plugin makes it from O(src) when
+        it is not given.
+    type: raw
   bundle:
     description: For V(copy) with O(step=build), the tarball of missing contents on the host; set by the action plugin.
     type: path
-  sources:
-    description: For V(copy) with O(step=build), the files of earlier releases to link, as O(step=plan) returned them; set by the action plugin.
-    type: dict
+  bundle_data:
+    description:
+      - For V(copy) with O(step=build), the tarball of missing contents itself, base64-encoded; set by
+        the action plugin instead of O(bundle) when it is small (up to 1 MiB), which saves the round
+        trips of a file transfer.
+    type: str
 extends_documentation_fragment:
   - capstan.release.tree
 attributes:
@@ -193,14 +197,13 @@ repo_path:
   type: str
   sample: /srv/app/repo
 manifest:
-  description: For V(copy) with O(step=resolve), the manifest of O(src), sorted by path.
+  description:
+    - For V(copy) with O(step=resolve), the manifest of O(src) as compact JSON, to pass back as O(manifest),
+      a list of entries sorted by path, each with C(path), C(type) (C(file), C(dir) or C(symlink)), C(mode),
+      and C(size), C(sha256) and C(mtime) for files, C(target) for symlinks.
   returned: when O(strategy=copy) and O(step=resolve)
-  type: list
-  elements: dict
-  sample:
-    - {path: public, type: dir, mode: 493}
-    - {path: public/index.html, type: file, mode: 420, size: 11, mtime: 1763700000,
-       sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08}
+  type: str
+  sample: '[{"mode":493,"path":"public","type":"dir"},{"mode":420,"mtime":1763700000,"path":"public/index.html","sha256":"9f86...","size":11,"type":"file"}]'
 archive:
   description: For V(archive) with O(step=resolve), the archive on the host (a download, or O(src)'s path); null when a download was not kept.
   returned: when O(strategy=archive) and O(step=resolve)
@@ -215,10 +218,6 @@ missing:
   returned: when O(step=plan)
   type: list
   elements: str
-sources:
-  description: For O(step=plan), the file of an earlier release holding each content the host has, by sha256.
-  returned: when O(step=plan)
-  type: dict
 files:
   description: How many files the content has.
   returned: when O(step) is V(plan) or V(build), and for V(copy) with O(step=resolve)
@@ -282,8 +281,9 @@ manifests_removed:
   sample: ["20261101120000"]
 """
 
+import base64
+
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import open_url
 
 from ansible_collections.capstan.release.plugins.module_utils import _content
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
@@ -301,6 +301,7 @@ def content_step(module, params, check):
         return module.run_command(argv, cwd=cwd, environ_update={'GIT_TERMINAL_PROMPT': '0', 'LC_ALL': 'C'})
 
     def opener(url):
+        from ansible.module_utils.urls import open_url  # only archive downloads need it: it costs every other call an import
         return open_url(url, timeout=DOWNLOAD_TIMEOUT, validate_certs=True)
 
     if step == 'build' and not release:
@@ -312,7 +313,13 @@ def content_step(module, params, check):
             raise CapstanError('manifest is required for strategy=copy (the action plugin makes it from src)')
         if step == 'plan':
             return _content.plan(deploy_to, params['manifest'], release)
-        return _content.build(deploy_to, release, params['manifest'], bundle=params['bundle'], sources=params['sources'],
+        bundle = params['bundle']
+        if params['bundle_data']:
+            try:
+                bundle = base64.b64decode(params['bundle_data'])
+            except (TypeError, ValueError) as error:
+                raise CapstanError('bundle_data must be a base64-encoded tarball: %s' % error)
+        return _content.build(deploy_to, release, params['manifest'], bundle=bundle,
                               revision=params['revision'], check=check)
     if step == 'plan':
         raise CapstanError('step=plan is only for strategy=copy')
@@ -338,10 +345,11 @@ def main():
             repo_url=dict(type='str'),
             version=dict(type='str', default=''),
             revision=dict(type='str'),
-            manifest=dict(type='list', elements='dict'),
+            manifest=dict(type='raw'),
             bundle=dict(type='path'),
-            sources=dict(type='dict'),
+            bundle_data=dict(type='str'),
         ),
+        mutually_exclusive=[('bundle', 'bundle_data')],
         required_if=[
             ('strategy', 'git', ['repo_url']),
             ('strategy', 'archive', ['src']),
@@ -350,7 +358,19 @@ def main():
     )
     params = module.params
     what = '%s %s content in %s' % (params['step'], params['strategy'], params['deploy_to'])
-    run_step(module, what, content_step, module, params, module.check_mode)
+    run_step(module, what, with_short_invocation, module, params, module.check_mode)
+
+
+def with_short_invocation(module, params, check):
+    """The step's result, with the module's arguments echoed back without the manifest (thousands of entries)."""
+    result = content_step(module, params, check)
+    shown = dict(params)
+    if shown.get('bundle_data'):
+        shown['bundle_data'] = '(%d bytes of base64)' % len(params['bundle_data'])
+    if shown.get('manifest') is not None:
+        shown['manifest'] = '(%d bytes of JSON)' % len(params['manifest']) if isinstance(params['manifest'], str) else '(%d entries)' % len(params['manifest'])
+    result['invocation'] = {'module_args': shown}
+    return result
 
 
 if __name__ == '__main__':

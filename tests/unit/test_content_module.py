@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import tarfile
@@ -31,9 +32,10 @@ def test_plan_then_build_with_a_bundle(capfd, tmp_path, deploy_to):
     assert (planned['changed'], planned['sent'], planned['linked']) == (False, 2, 0)
     bundle = str(tmp_path / 'bundle.tar.gz')
     _content.write_bundle(src, manifest, planned['missing'], bundle)
-    built = run(capfd, deploy_to=deploy_to, release='20260101000000', manifest=manifest, bundle=bundle,
-                sources=planned['sources'], revision=planned['revision'], _ansible_diff=True)
+    built = run(capfd, deploy_to=deploy_to, release='20260101000000', manifest=_content.dump_manifest(manifest), bundle=bundle,
+                revision=planned['revision'], _ansible_diff=True)
     assert built['changed'] and built['written'] == 2
+    assert built['invocation']['module_args']['manifest'].endswith('bytes of JSON)')
     assert built['diff']['after']['files'] == 2
     assert read(os.path.join(deploy_to, 'releases', '20260101000000', 'public', 'index.html')) == 'v1\n'
 
@@ -85,3 +87,21 @@ def test_archive_through_the_module(capfd, tmp_path, deploy_to):
     _steps.prepare_release(deploy_to, '20260101000000')
     built = run(capfd, deploy_to=deploy_to, strategy='archive', src=tarball, release='20260101000000', revision=resolved['revision'])
     assert built['written'] == 2 and built['revision'] == resolved['revision']
+
+
+def test_a_small_bundle_comes_inline_as_base64(capfd, tmp_path, deploy_to):
+    src = app(tmp_path / 'app')
+    manifest = _content.scan_source(src)
+    _steps.prepare_release(deploy_to, '20260101000000')
+    planned = run(capfd, deploy_to=deploy_to, step='plan', release='20260101000000', manifest=_content.dump_manifest(manifest))
+    bundle = str(tmp_path / 'bundle.tar.gz')
+    _content.write_bundle(src, manifest, planned['missing'], bundle)
+    with open(bundle, 'rb') as handle:
+        data = base64.b64encode(handle.read()).decode('ascii')
+    built = run(capfd, deploy_to=deploy_to, release='20260101000000', manifest=_content.dump_manifest(manifest), bundle_data=data)
+    assert built['written'] == 2 and built['invocation']['module_args']['bundle_data'].endswith('bytes of base64)')
+    assert read(os.path.join(deploy_to, 'releases', '20260101000000', 'README')) == 'readme\n'
+    other = deploy_to + '-other'   # a tree with no earlier release: the bundle must be read
+    _steps.prepare_release(other, '20260101000001')
+    bad = run(capfd, deploy_to=other, release='20260101000001', manifest=_content.dump_manifest(manifest), bundle_data='bm90IGEgdGFy')
+    assert bad['failed'] and bad['msg'].startswith('the bundle (inline) is not a readable tarball')
