@@ -57,7 +57,7 @@ def resolve(deploy_to):
 def events(fd, deadline):
     """Yield (mask, name) of each inotify event until the deadline."""
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1.0)
+        ready = select.select([fd], [], [], 1.0)[0]
         if not ready:
             continue
         try:
