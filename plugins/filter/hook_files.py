@@ -14,9 +14,10 @@ def resolve_hook_files(hooks, search=()):
     """``{'files': {key: [absolute paths]}, 'problems': [sentences]}`` for a deploy_hooks mapping.
 
     An absolute path must be a file; a relative one is looked up in each directory of
-    ``search`` in turn (the playbook's directory, then the directory ansible-playbook was
-    started in). Values are a path or a list of paths.
+    ``search`` in turn (the roles pass the playbook's directory), then in the current
+    directory, the one ansible-playbook was started in. Values are a path or a list of paths.
     """
+    search = [str(d) for d in search if d] + [os.getcwd()]
     if not isinstance(hooks, dict):
         raise AnsibleFilterError('deploy_hooks must be a mapping of hook points to task files, got %r' % (hooks,))
     files, problems = {}, []
@@ -28,10 +29,10 @@ def resolve_hook_files(hooks, search=()):
             if not isinstance(path, str) or not path:
                 problems.append('deploy_hooks.%s must be a task file path or a list of them, got %r' % (key, path))
                 continue
-            candidates = [path] if os.path.isabs(path) else [os.path.join(str(d), path) for d in search if d]
+            candidates = [path] if os.path.isabs(path) else [os.path.join(d, path) for d in search]
             found = next((os.path.normpath(c) for c in candidates if os.path.isfile(c)), None)
             if found is None:
-                where = 'is not a file' if os.path.isabs(path) else 'is in none of %s' % ', '.join(str(d) for d in search if d)
+                where = 'is not a file' if os.path.isabs(path) else 'is in none of %s' % ', '.join(search)
                 problems.append('deploy_hooks.%s names %s, which %s' % (key, path, where))
             else:
                 files[key].append(found)

@@ -381,10 +381,22 @@ def info(deploy_to, history=False, history_days=None, now=None):
     return result
 
 
-def lock(deploy_to, state, owner, user=None, host=None, pid=None, command=None, force=False, check=False):
-    """Take (``present``) or release (``absent``) the deploy lock of ``deploy_to``."""
+def lock(deploy_to, state, owner, user=None, host=None, pid=None, command=None, force=False, check=False, read=False):
+    """Take (``present``) or release (``absent``) the deploy lock of ``deploy_to``.
+
+    With ``read``, taking the lock also returns the tree as ``info`` reads it once locked
+    (``tree``), so a run locks and reads in one round trip.
+    """
     tree = _releases.Tree(deploy_to)
     if state == 'present':
+        result = _take_lock(tree, owner, user, host, pid, command, force, check)
+        if read:
+            result['tree'] = info(deploy_to)
+        return result
+    return _release_lock(tree, owner, force, check)
+
+
+def _take_lock(tree, owner, user, host, pid, command, force, check):
         new_holder = _lock.make_holder(owner, user, host, pid, command)
         action, holder = _lock.plan_acquire(tree.lock, owner, force)
         changed = action != 'held'
@@ -397,6 +409,9 @@ def lock(deploy_to, state, owner, user=None, host=None, pid=None, command=None, 
         return {'changed': changed, 'locked': True, 'broken': holder if action == 'break' else {},
                 'holder': after, 'lock_path': tree.lock,
                 'diff': _diff({'holder': _lock.describe(holder)}, {'holder': _lock.describe(after)})}
+
+
+def _release_lock(tree, owner, force, check):
     if not owner:
         raise CapstanError('owner must be a non-empty token identifying this run')
     action, holder = _lock.plan_release(tree.lock, owner, force)

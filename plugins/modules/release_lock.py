@@ -47,6 +47,12 @@ options:
   command:
     description: The command that was run, recorded in the lock and shown to whoever is refused.
     type: str
+  read:
+    description:
+      - With O(state=present), also read the tree once the lock is taken and return it as
+        RV(tree), what M(capstan.release.release_info) returns, saving the run a round trip.
+    type: bool
+    default: false
   force:
     description:
       - Break a lock held by someone else, a stale lock left by a run that is gone.
@@ -119,6 +125,13 @@ lock_path:
   returned: success
   type: str
   sample: /srv/app/.capstan/lock
+tree:
+  description:
+    - The deploy tree read once the lock is taken, with the keys M(capstan.release.release_info)
+      returns (current, releases, release_names, archives, lock, ...).
+  returned: when O(read=true) and O(state=present)
+  type: dict
+  sample: {"current": "20261121221404", "release_names": ["20261120101010", "20261121221404"]}
 """
 
 from ansible.module_utils.basic import AnsibleModule
@@ -138,6 +151,7 @@ def main():
             pid=dict(type='int'),
             command=dict(type='str'),
             force=dict(type='bool', default=False),
+            read=dict(type='bool', default=False),
         ),
         supports_check_mode=True,
     )
@@ -145,7 +159,7 @@ def main():
     what = '%s the lock of %s' % ('taking' if params['state'] == 'present' else 'releasing', params['deploy_to'])
     run_step(module, what, lock, params['deploy_to'], params['state'], params['owner'], user=params['user'],
              host=params['host'], pid=params['pid'], command=params['command'], force=params['force'],
-             check=module.check_mode)
+             check=module.check_mode, read=params['read'])
 
 
 if __name__ == '__main__':

@@ -296,6 +296,8 @@ def test_a_lock_held_by_another_run_refuses_the_deploy_and_changes_nothing(fleet
     ({'deploy_linked_dirs': ['../escape']}, 'deploy_linked_dirs'),
     ({'deploy_linked_files': ['/etc/passwd']}, 'deploy_linked_files'),
     ({'deploy_hooks': {'after_lunch': '/x.yml'}}, 'deploy_hooks'),
+    ({'deploy_hooks': {'after_updated': '/nonexistent/migrate.yml'}}, 'deploy_hooks'),
+    ({'deploy_hooks': {'failed': ['hooks/none.yml']}}, 'deploy_hooks'),
 ])
 def test_bad_input_fails_before_any_host_changes(fleet, deploy_to, tmp_path, bad, variable):
     variables = dict(LINKS, deploy_src=str(app(tmp_path, 'v1')))
@@ -337,3 +339,46 @@ def test_rollback_to_a_named_release(fleet, deploy_to, tmp_path):
     bad = play(fleet, 'rollback.yml', deploy_to, rollback_release='yesterday')
     assert bad.rc != 0 and all('rollback_release' in m for m in bad.failures().values()), bad
     assert current(fleet, deploy_to) == [names[0]] * 3
+
+
+def test_a_relative_hook_path_is_found_from_the_directory_the_operator_runs_in(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    (tmp_path / 'hooks').mkdir()
+    (tmp_path / 'hooks' / 'mark.yml').write_text(
+        '- name: Mark the release\n'
+        '  ansible.builtin.copy:\n'
+        '    dest: "{{ deploy_release_path }}/MARK"\n'
+        '    content: "{{ deploy_mode }} {{ deploy_release_name }}\\n"\n'
+        '    mode: "0644"\n')
+    variables = dict(LINKS, deploy_to=deploy_to, deploy_src=str(app(tmp_path, 'v1')),
+                     deploy_hooks={'after_updated': 'hooks/mark.yml'})
+    proc = subprocess.run([PLAYBOOK, os.path.join(REPO, 'playbooks', 'deploy.yml'), '-i', str(fleet.inventory),
+                           '-e', json.dumps(variables)],
+                          cwd=str(tmp_path), env=env(), capture_output=True, text=True, timeout=900, check=False)
+    ok(Run(proc))
+    name = current(fleet, deploy_to)[0]
+    assert fleet.each('cat %s/current/MARK' % deploy_to) == ['deploy %s\n' % name] * 3
+
+
+def test_a_switch_back_runs_the_deploy_published_handlers_again(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    playbook = tmp_path / 'site.yml'
+    playbook.write_text(
+        '- name: Deploy with a restart handler\n'
+        '  hosts: all\n'
+        '  gather_facts: false\n'
+        '  roles:\n'
+        '    - role: capstan.release.deploy\n'
+        '  handlers:\n'
+        '    - name: Restart the app\n'
+        '      ansible.builtin.shell: echo "restarted $(basename $(readlink {{ deploy_to }}/current))" >> {{ deploy_to }}/restarts\n'
+        '      listen: deploy:published\n')
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1'), playbook=str(playbook)))
+    first = current(fleet, deploy_to)[0]
+    run = deploy(fleet, deploy_to, app(tmp_path, 'v2'), playbook=str(playbook),
+                 deploy_health_command='test "$(hostname)" != host2')
+    assert run.rc != 0, run
+    restarts = fleet.each('cat %s/restarts' % deploy_to)
+    for lines in restarts:
+        names = [line.split()[1] for line in lines.splitlines()]
+        assert len(names) == 3 and names[0] == first and names[1] > first and names[2] == first, restarts

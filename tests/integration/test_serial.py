@@ -85,3 +85,17 @@ def test_a_failure_in_the_last_batch_switches_the_earlier_batches_back(fleet, de
     assert len(set(a.split('-release-')[1] for a in archives)) == 1, archives
     assert fleet.each('tail -n 1 %s/revisions.log' % deploy_to)[:2] == ['root rolled back to release %s\n' % before[0]] * 2
     assert lock_files(fleet, deploy_to) == [''] * 3
+
+
+def test_a_rollback_in_serial_batches_is_refused_before_anything_changes(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v2')))
+    before = current(fleet, deploy_to)
+    playbook = tmp_path / 'rollback-serial.yml'
+    playbook.write_text(SERIAL.replace('capstan.release.deploy', 'capstan.release.rollback'))
+    run = deploy(fleet, deploy_to, app(tmp_path, 'v2'), playbook=str(playbook))
+    assert run.rc != 0, run
+    assert 'runs in serial batches (1 of 3 hosts); run it without serial' in run.stdout, run
+    assert current(fleet, deploy_to) == before
+    assert lock_files(fleet, deploy_to) == [''] * 3

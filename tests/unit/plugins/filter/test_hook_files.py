@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ansible.errors import AnsibleFilterError
@@ -31,7 +33,7 @@ def test_missing_files_and_bad_values_are_each_one_sentence(tmp_path):
                                 [str(tmp_path)])
     assert result['problems'] == [
         "deploy_hooks.after_updated must be a task file path or a list of them, got ''",
-        'deploy_hooks.before_publishing names gone.yml, which is in none of %s' % tmp_path,
+        'deploy_hooks.before_publishing names gone.yml, which is in none of %s, %s' % (tmp_path, os.getcwd()),
         'deploy_hooks.before_publishing names /nowhere/x.yml, which is not a file',
         'deploy_hooks.failed must be a task file path or a list of them, got 3',
     ]
@@ -41,9 +43,17 @@ def test_missing_files_and_bad_values_are_each_one_sentence(tmp_path):
 def test_a_directory_is_not_a_task_file(tmp_path):
     (tmp_path / 'hooks').mkdir()
     assert resolve_hook_files({'failed': 'hooks'}, [str(tmp_path)])['problems'] == [
-        'deploy_hooks.failed names hooks, which is in none of %s' % tmp_path]
+        'deploy_hooks.failed names hooks, which is in none of %s, %s' % (tmp_path, os.getcwd())]
 
 
 def test_not_a_mapping_is_refused():
     with pytest.raises(AnsibleFilterError, match='deploy_hooks must be a mapping'):
         resolve_hook_files(['x.yml'])
+
+
+def test_the_current_directory_comes_last(tmp_path, monkeypatch):
+    (tmp_path / 'hooks').mkdir()
+    (tmp_path / 'hooks' / 'x.yml').write_text('[]\n')
+    monkeypatch.chdir(tmp_path)
+    assert resolve_hook_files({'failed': 'hooks/x.yml'}, ['/nonexistent'])['files'] == {
+        'failed': [str(tmp_path / 'hooks' / 'x.yml')]}

@@ -9,6 +9,7 @@ import os
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 from ansible_collections.capstan.release.plugins.modules import release_lock
+from ansible_collections.capstan.release.tests.unit.conftest import deploy
 from ansible_collections.capstan.release.tests.unit.conftest import listing
 from ansible_collections.capstan.release.tests.unit.conftest import run_module
 
@@ -175,3 +176,21 @@ def test_of_twenty_racing_runs_exactly_one_wins(deploy_to):
     assert all('user-%d' % winners[0] in detail for detail in refusals)
     # No temporary files left beside the lock.
     assert os.listdir(os.path.dirname(lock_path(deploy_to))) == ['lock']
+
+
+def test_read_returns_the_tree_as_release_info_sees_it_once_locked(capfd, deploy_to):
+    deploy(deploy_to, '20261120101010')
+    deploy(deploy_to, '20261121221404')
+    result = lock(capfd, deploy_to, read=True, **ALICE)
+
+    assert result['locked'] is True
+    tree = result['tree']
+    assert tree['current'] == '20261121221404'
+    assert tree['release_names'] == ['20261120101010', '20261121221404']
+    assert tree['lock']['owner'] == ALICE['owner']  # read after the lock was taken
+    assert tree == dict(_steps.info(deploy_to), changed=False)
+
+
+def test_without_read_there_is_no_tree(capfd, deploy_to):
+    assert 'tree' not in lock(capfd, deploy_to, **ALICE)
+    assert 'tree' not in lock(capfd, deploy_to, state='absent', owner=ALICE['owner'], read=True)
