@@ -287,7 +287,7 @@ def test_a_lock_held_by_another_run_refuses_the_deploy_and_changes_nothing(fleet
     ({'deploy_keep_releases': 0}, 'deploy_keep_releases'),
     ({'deploy_keep_releases': 'many'}, 'deploy_keep_releases'),
     ({'deploy_strategy': 'rsync'}, 'deploy_strategy'),
-    ({'deploy_strategy': 'git'}, 'deploy_strategy'),
+    ({'deploy_strategy': 'git'}, 'deploy_repo_url'),
     ({'deploy_src': '/nonexistent/app'}, 'deploy_src'),
     ({'deploy_release_name': '2026'}, 'deploy_release_name'),
     ({'deploy_health_url': 'localhost:8080/up'}, 'deploy_health_url'),
