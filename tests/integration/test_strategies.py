@@ -111,8 +111,12 @@ def test_copy_sends_only_the_changed_file_and_hard_links_the_rest(fleet, deploy_
     assert fleet.each('stat -c %%a %s/current/bin/run %s/bin/run' % (deploy_to, new)) == ['700\n755\n'] * 3
 
 
-def test_copy_from_a_tarball_on_the_controller(fleet, deploy_to, tmp_path):
+def test_copy_from_a_tarball_on_the_controller_with_a_bundle_too_big_to_go_inline(fleet, deploy_to, tmp_path):
     src = make_app(tmp_path / 'app', files=8)
+    blob = os.urandom(3 * 1024 * 1024 // 2)   # incompressible: the bundle exceeds 1 MiB and goes as a file
+    os.makedirs(os.path.join(src, 'assets'))
+    with open(os.path.join(src, 'assets', 'blob.bin'), 'wb') as handle:
+        handle.write(blob)
     tarball = str(tmp_path / 'app-1.tar.gz')
     with tarfile.open(tarball, 'w:gz') as tar:
         tar.add(src, arcname='.')
@@ -120,6 +124,8 @@ def test_copy_from_a_tarball_on_the_controller(fleet, deploy_to, tmp_path):
     assert revisions(fleet, deploy_to) == [_content.digest(_content.scan_source(src))] * 3
     assert fleet.each('cat %s/current/lib/part3/file007.txt; readlink %s/current/start' % (deploy_to, deploy_to)) == [
         'content of file 7\nbin/run\n'] * 3
+    assert fleet.each('sha256sum < %s/current/assets/blob.bin' % deploy_to) == ['%s  -\n' % hashlib.sha256(blob).hexdigest()] * 3
+    assert fleet.each('ls -A /root/.ansible/tmp 2>/dev/null | grep -c . || true') == ['0\n'] * 3
 
 
 # --- git ----------------------------------------------------------------------------------------
