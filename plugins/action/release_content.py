@@ -50,7 +50,7 @@ class ActionModule(ActionBase):
         src = args.get('src')
         if not src or not isinstance(src, str):
             raise CapstanError('src (deploy_src) is required for strategy=copy: a directory or a tarball on the controller')
-        src = os.path.abspath(os.path.expanduser(src))
+        src = os.path.realpath(os.path.expanduser(src))
         step = args.get('step', 'build')
         manifest = args.get('manifest')
         manifest = _content.load_manifest(manifest) if manifest is not None else _content.scan_source(src)

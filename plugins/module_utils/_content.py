@@ -260,7 +260,8 @@ def is_tarball_name(path):
 
 
 def scan_source(src, what='deploy_src'):
-    """The manifest of a controller source: a directory or a tarball."""
+    """The manifest of a controller source: a directory or a tarball (``src`` itself may be a symlink to one)."""
+    src = os.path.realpath(src) if isinstance(src, str) and src else src
     if _fsops.is_real_dir(src):
         return scan_dir(src, what)
     if os.path.isfile(src) and is_tarball_name(src):
@@ -325,6 +326,7 @@ def write_bundle(src, manifest, missing, dest, what='deploy_src'):
     for entry in manifest:
         if entry['type'] == 'file' and entry['sha256'] in wanted:
             by_sha.setdefault(entry['sha256'], entry)
+    src = os.path.realpath(src)
     absent = wanted - set(by_sha)
     if absent:
         raise CapstanError('the plan asks for content the manifest does not hold: %s' % ', '.join(sorted(absent)))

@@ -113,6 +113,14 @@ def test_the_digest_counts_contents_modes_symlinks_and_empty_dirs(tmp_path, chan
     assert _content.digest(_content.scan_source(src)) != before
 
 
+def test_a_source_given_as_a_symlink_to_a_directory_is_read_through_it(tmp_path, deploy_to):
+    src = make_app(tmp_path / 'app')
+    os.symlink(src, str(tmp_path / 'build'))
+    assert _content.scan_source(str(tmp_path / 'build')) == _content.scan_source(src)
+    _planned, built = deploy_copy(deploy_to, '20260101000000', str(tmp_path / 'build'))
+    assert built['written'] == 3
+
+
 def test_the_digest_ignores_times(tmp_path):
     src = make_app(tmp_path / 'app')
     before = _content.digest(_content.scan_source(src))
