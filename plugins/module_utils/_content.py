@@ -34,6 +34,7 @@ import os
 import re
 import stat
 import tarfile
+import tempfile
 
 from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils import _releases
@@ -1008,12 +1009,18 @@ def _live_revision(tree):
     return (_fsops.read_text(os.path.join(tree.releases, name, 'REVISION'), default='') or '').strip() or None
 
 
-def _fetch(opener, tree, src, url, wanted):
-    """Download ``url`` into <deploy_to>/.capstan/downloads, check it; returns (sha256, path of the download)."""
+def _fetch(opener, tree, src, url, wanted, check=False):
+    """Download ``url`` into <deploy_to>/.capstan/downloads, check it; returns (sha256, path of the download).
+
+    In check mode the download is hashed and removed, and made in the system's temp
+    directory when the tree has no downloads folder yet (check mode creates nothing).
+    """
     folder = os.path.join(tree.state_dir, DOWNLOADS)
-    if not os.path.isdir(folder):
+    if check and not os.path.isdir(folder):
+        folder = tempfile.gettempdir()
+    elif not os.path.isdir(folder):
         os.makedirs(folder)
-    partial = os.path.join(folder, '.partial-%d' % os.getpid())
+    partial = os.path.join(folder, '.capstan-partial-%d' % os.getpid())
     try:
         _download(opener, url, partial)
         sha, other = _digests(partial, wanted[0] if wanted else None)
@@ -1021,7 +1028,8 @@ def _fetch(opener, tree, src, url, wanted):
             _check_sum(wanted, other, src)
         open_tar(partial, 'deploy_src %s' % src).close()
         final = os.path.join(folder, '%s.archive' % sha)
-        os.rename(partial, final)
+        if not check:
+            os.rename(partial, final)
     finally:
         _fsops.remove_file(partial)
     return sha, final
@@ -1057,11 +1065,12 @@ def resolve_archive(deploy_to, src, checksum=None, opener=None, check=False):
         open_tar(location, 'deploy_src').close()
         return {'changed': False, 'revision': sha, 'archive': location, 'downloaded': False,
                 'diff': {'before': {}, 'after': {'archive': location, 'revision': sha}}}
-    sha, final = _fetch(opener, tree, src, location, wanted)
+    sha, final = _fetch(opener, tree, src, location, wanted, check=check)
     live = sha == _live_revision(tree)
-    _drop_downloads(tree, keep=None if live or check else final)
     kept = not (live or check)
-    return {'changed': kept, 'revision': sha, 'archive': final if kept else None, 'downloaded': True,
+    if not check:
+        _drop_downloads(tree, keep=final if kept else None)
+    return {'changed': not live, 'revision': sha, 'archive': final if kept else None, 'downloaded': True,
             'diff': {'before': {'download': None}, 'after': {'download': final if kept else None, 'revision': sha}}}
 
 

@@ -621,10 +621,13 @@ def test_archive_already_live_keeps_no_download_and_a_build_downloads_again(depl
     assert rebuilt['linked'] == 3 and rebuilt['written'] == 0
 
 
-def test_archive_check_mode_downloads_nothing_it_keeps(deploy_to, archive, http_root):
+def test_archive_check_mode_keeps_no_download_and_creates_nothing(deploy_to, archive, http_root):
     _path, sha = archive
     result = _content.resolve_archive(deploy_to, http_root + '/app-1.tar.gz', opener=opener, check=True)
-    assert result['revision'] == sha
+    assert (result['revision'], result['changed'], result['archive']) == (sha, True, None)
+    assert not os.path.exists(deploy_to)
+    os.makedirs(os.path.join(deploy_to, '.capstan', 'downloads'))
+    assert _content.resolve_archive(deploy_to, http_root + '/app-1.tar.gz', opener=opener, check=True)['revision'] == sha
     assert os.listdir(os.path.join(deploy_to, '.capstan', 'downloads')) == []
 
 
