@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
+import json
 import os
 import shutil
 import subprocess
@@ -15,7 +16,8 @@ import pytest
 
 from ansible_collections.capstan.release.plugins.module_utils import _content
 
-from test_flows import current, lock_files, ok, play
+from conftest import REPO
+from test_flows import PLAYBOOK, Run, current, env, lock_files, ok, play
 
 GIT_ENV = {'GIT_AUTHOR_NAME': 'T', 'GIT_AUTHOR_EMAIL': 't@example.com', 'GIT_COMMITTER_NAME': 'T',
            'GIT_COMMITTER_EMAIL': 't@example.com'}
@@ -273,6 +275,25 @@ def test_archive_from_a_url_with_a_checksum_and_a_bad_checksum_refused(fleet, de
                  deploy_src_checksum='sha256:' + sha256(first))
     refused(run, 'deploy_src_checksum sha256:%s does not match' % sha256(first), fleet)
     assert tree_state(fleet, deploy_to) == before
+
+
+def check_run(fleet, deploy_to, **variables):
+    """deploy.yml with --check --diff."""
+    proc = subprocess.run([PLAYBOOK, os.path.join(REPO, 'playbooks', 'deploy.yml'), '-i', str(fleet.inventory), '--check', '--diff',
+                           '-e', json.dumps(dict(variables, deploy_to=deploy_to))],
+                          cwd=REPO, env=env(), capture_output=True, text=True, timeout=900, check=False)
+    return Run(proc)
+
+
+def test_check_mode_of_git_and_archive_creates_nothing_on_a_fresh_host(fleet, deploy_to, origin, artifacts, http_base):
+    run = check_run(fleet, deploy_to, deploy_strategy='git', deploy_repo_url='file://' + origin, deploy_version='v1')
+    assert run.rc == 0, run
+    assert 'current would switch from release none to release' in run.stdout, run
+    run = check_run(fleet, deploy_to, deploy_strategy='archive', deploy_src=http_base + '/' + os.path.basename(artifacts[0]),
+                    deploy_src_checksum='sha256:' + sha256(artifacts[0]))
+    assert run.rc == 0, run
+    assert fleet.each('test -e %s && echo exists || echo absent' % deploy_to) == ['absent\n'] * 3
+    assert fleet.each('ls -A /tmp | grep -c capstan-partial || true') == ['0\n'] * 3
 
 
 # --- refusals before any host changes -----------------------------------------------------------
