@@ -43,7 +43,7 @@ class ActionModule(ActionBase):
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)
         del tmp  # no remote files
-        _, args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)
+        args = self.validate_argument_spec(argument_spec=ARGUMENT_SPEC)[1]
         if args['timeout'] < 1:
             return dict(result, failed=True, msg='timeout must be a whole number of seconds of at least 1, got %d' % args['timeout'])
         result.update(changed=False, go=False, answer=None)

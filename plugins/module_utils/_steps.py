@@ -397,18 +397,18 @@ def lock(deploy_to, state, owner, user=None, host=None, pid=None, command=None, 
 
 
 def _take_lock(tree, owner, user, host, pid, command, force, check):
-        new_holder = _lock.make_holder(owner, user, host, pid, command)
-        action, holder = _lock.plan_acquire(tree.lock, owner, force)
-        changed = action != 'held'
-        if changed and not check:
-            # Runs racing for a new tree all create these: exist_ok, or the losers fail here
-            # with EEXIST instead of being refused with the winner's name.
-            os.makedirs(tree.state_dir, exist_ok=True)
-            _lock.acquire(tree.lock, new_holder, force)
-        after = new_holder if check and changed else _lock.read_holder(tree.lock)
-        return {'changed': changed, 'locked': True, 'broken': holder if action == 'break' else {},
-                'holder': after, 'lock_path': tree.lock,
-                'diff': _diff({'holder': _lock.describe(holder)}, {'holder': _lock.describe(after)})}
+    new_holder = _lock.make_holder(owner, user, host, pid, command)
+    action, holder = _lock.plan_acquire(tree.lock, owner, force)
+    changed = action != 'held'
+    if changed and not check:
+        # Runs racing for a new tree all create these: exist_ok, or the losers fail here
+        # with EEXIST instead of being refused with the winner's name.
+        os.makedirs(tree.state_dir, exist_ok=True)
+        _lock.acquire(tree.lock, new_holder, force)
+    after = new_holder if check and changed else _lock.read_holder(tree.lock)
+    return {'changed': changed, 'locked': True, 'broken': holder if action == 'break' else {},
+            'holder': after, 'lock_path': tree.lock,
+            'diff': _diff({'holder': _lock.describe(holder)}, {'holder': _lock.describe(after)})}
 
 
 def _release_lock(tree, owner, force, check):

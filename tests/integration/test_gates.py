@@ -98,7 +98,7 @@ def deploy_at_a_terminal(fleet, deploy_to, src, answer, **extra):
         os.execve(argv[0], argv, env())
     output, asked, deadline = b'', False, time.monotonic() + 600
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1)
+        ready = select.select([fd], [], [], 1)[0]
         if not ready:
             continue
         try:
@@ -113,7 +113,7 @@ def deploy_at_a_terminal(fleet, deploy_to, src, answer, **extra):
             if answer is not None:
                 time.sleep(0.5)  # the prompt flushes what was typed before it reads
                 os.write(fd, answer.encode() + b'\r')
-    _, status = os.waitpid(pid, 0)
+    status = os.waitpid(pid, 0)[1]
     os.close(fd)
     text = output.decode('utf-8', 'replace').replace('\r\n', '\n').replace('\r', '\n')
     return Run(subprocess.CompletedProcess(argv, os.waitstatus_to_exitcode(status), text, '')), asked
