@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import check_tree, check_watch
+from conftest import check_tree, check_watch, restarts
 
 
 def failed(tree):
@@ -36,6 +36,10 @@ def test_revisions_log_has_the_deploy_and_the_switch_back(tree):
     current = tree.current()
     assert [(kind, name) for kind, name, _match in tree.log()] == [('deploy', current), ('rollback', current)]
     assert tree.read('revisions.log').splitlines()[-1] == 'root rolled back to release %s' % current
+
+
+def test_the_app_was_restarted_on_v3_when_it_went_live_and_on_v1_when_it_came_back(tree):
+    assert restarts(tree) == [tree.current(), failed(tree)['v3'], tree.current()]
 
 
 def test_current_switched_to_v3_and_straight_back_and_was_never_missing(tree):
