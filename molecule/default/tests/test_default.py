@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import check_tree
+from conftest import check_tree, restarts
 
 
 def test_the_tree_is_sound(tree):
@@ -21,3 +21,9 @@ def test_current_is_v1_again_and_v2_was_archived_on_rollback(tree):
     assert log_v1[2].group('branch') == 'main'
     assert tree.archives() == {'rolled-back-release-%s.tar.gz' % log_v2[1]: ('rolled-back', log_v2[1])}
     assert tree.archived('rolled-back-release-%s.tar.gz' % log_v2[1], '%s/public/VERSION' % log_v2[1]) == 'v2'
+
+
+def test_the_app_was_restarted_on_each_switch_and_not_on_the_idempotent_run(tree):
+    current = tree.current()
+    (_log_v1, log_v2, _log_back) = tree.log()
+    assert restarts(tree) == [current, log_v2[1], current]
