@@ -157,8 +157,8 @@ def test_deploys_land_on_every_host_alike_and_redeploying_changes_nothing(fleet,
     assert lock_files(fleet, deploy_to) == [''] * 3
 
 
-def test_a_play_handler_listening_to_deploy_published_runs_only_when_current_switched(fleet, deploy_to, tmp_path):
-    prepare_shared(fleet, deploy_to)
+def restart_playbook(tmp_path):
+    """A play of the deploy role whose handler on deploy:published logs the release current points to."""
     playbook = tmp_path / 'site.yml'
     playbook.write_text(
         '- name: Deploy with a restart handler\n'
@@ -170,6 +170,12 @@ def test_a_play_handler_listening_to_deploy_published_runs_only_when_current_swi
         '    - name: Restart the app\n'
         '      ansible.builtin.shell: echo "restarted $(basename $(readlink {{ deploy_to }}/current))" >> {{ deploy_to }}/restarts\n'
         '      listen: deploy:published\n')
+    return playbook
+
+
+def test_a_play_handler_listening_to_deploy_published_runs_only_when_current_switched(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    playbook = restart_playbook(tmp_path)
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v1'), playbook=str(playbook)))
     name = current(fleet, deploy_to)
     assert fleet.each('cat %s/restarts' % deploy_to) == ['restarted %s\n' % name[0]] * 3
@@ -362,17 +368,7 @@ def test_a_relative_hook_path_is_found_from_the_directory_the_operator_runs_in(f
 
 def test_a_switch_back_runs_the_deploy_published_handlers_again(fleet, deploy_to, tmp_path):
     prepare_shared(fleet, deploy_to)
-    playbook = tmp_path / 'site.yml'
-    playbook.write_text(
-        '- name: Deploy with a restart handler\n'
-        '  hosts: all\n'
-        '  gather_facts: false\n'
-        '  roles:\n'
-        '    - role: capstan.release.deploy\n'
-        '  handlers:\n'
-        '    - name: Restart the app\n'
-        '      ansible.builtin.shell: echo "restarted $(basename $(readlink {{ deploy_to }}/current))" >> {{ deploy_to }}/restarts\n'
-        '      listen: deploy:published\n')
+    playbook = restart_playbook(tmp_path)
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v1'), playbook=str(playbook)))
     first = current(fleet, deploy_to)[0]
     run = deploy(fleet, deploy_to, app(tmp_path, 'v2'), playbook=str(playbook),
