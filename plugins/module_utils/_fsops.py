@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import shutil
 import tarfile
 
@@ -24,6 +25,33 @@ def fsync_dir(path):
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# Temporary names this module makes (see _temp_name): ``.<name>.<tag>-<pid>``. Under the deploy
+# lock nothing else writes them, so any found then is what a crashed run left.
+_TEMP_RE = re.compile(r'^\.(?P<name>.+)\.(?:tmp|new|swap|partial)-[0-9]+\Z')
+OUT_OF_SPACE = (errno.ENOSPC, getattr(errno, 'EDQUOT', errno.ENOSPC))
+
+
+def out_of_space(error):
+    """True for an OSError that says the filesystem (or the user's quota) is full."""
+    return isinstance(error, (IOError, OSError)) and getattr(error, 'errno', None) in OUT_OF_SPACE
+
+
+def temp_leftovers(folder, names=None):
+    """Temporary files this module made in ``folder`` (for ``names`` only, when given): leftovers of crashed runs."""
+    try:
+        entries = os.listdir(folder)
+    except OSError:
+        return []
+    found = []
+    for entry in sorted(entries):
+        match = _TEMP_RE.match(entry)
+        if match and (names is None or any(match.group('name') == name or re.match(name, match.group('name')) for name in names)):
+            path = os.path.join(folder, entry)
+            if not is_real_dir(path):
+                found.append(path)
+    return found
 
 
 def _temp_name(path, tag):
@@ -168,14 +196,17 @@ def archive_dir(src, dest, arcname):
     fsync_dir(os.path.dirname(dest))
 
 
-def remove_tree(path, root):
+def remove_tree(path, root, keep=None):
     """Delete directory ``path`` that must be a real directory strictly under ``root``.
 
     shutil.rmtree removes symlinks found inside without following them, so the shared
-    files a release links to are never touched.
+    files a release links to are never touched. With ``keep`` (a directory, shared/), a
+    ``path`` whose real location is inside it is refused.
     """
     if not inside(path, root) or not is_real_dir(path):
         raise CapstanError('refusing to delete %s: only real directories under %s are deleted' % (path, root))
+    if keep is not None and inside(os.path.join(os.path.realpath(path), 'x'), keep):
+        raise CapstanError('refusing to delete %s: its real path is inside %s' % (path, keep))
     shutil.rmtree(path)
     fsync_dir(os.path.dirname(path))
 

@@ -26,6 +26,9 @@ STATE_EVENTS = {
     'succeeded': 'successful',
     'failed': 'failed',
     'rolled_back': 'rolled_back',
+    # Written before a release's directory is deleted: if the delete stops half-way (a file that
+    # cannot be removed, a crash), what is left is never counted or chosen again.
+    'removing': 'removing',
     'removed': 'removed',
 }
 # Events recorded for history only.

@@ -30,14 +30,23 @@ STATE_DIR = '.capstan'
 
 
 def is_release_name(name):
-    """True for a release name: exactly 14 digits (UTC ``YYYYmmddHHMMSS``)."""
-    return isinstance(name, str) and bool(_NAME_RE.match(name))
+    """True for a release name: 14 digits that are a valid UTC time ``YYYYmmddHHMMSS``.
+
+    ``20261301000000`` (month 13) is 14 digits but no time: a foreign entry, never a release.
+    """
+    if not isinstance(name, str) or not _NAME_RE.match(name):
+        return False
+    try:
+        datetime.datetime.strptime(name, NAME_FORMAT)
+    except ValueError:
+        return False
+    return True
 
 
 def check_release_name(name, what='release'):
     """Refuse anything but a plain release name (so no ``/``, ``..`` or path can get through)."""
     if not is_release_name(name):
-        raise CapstanError('%s must be a release name of 14 digits (UTC YYYYmmddHHMMSS), got %r' % (what, name))
+        raise CapstanError('%s must be a release name: 14 digits of a valid UTC time YYYYmmddHHMMSS, got %r' % (what, name))
     return name
 
 
@@ -59,10 +68,11 @@ def next_release_name(existing, now=None):
         newest = names[-1]
         try:
             candidate = (datetime.datetime.strptime(newest, NAME_FORMAT) + datetime.timedelta(seconds=1)).strftime(NAME_FORMAT)
-        except ValueError:
-            candidate = '%014d' % (int(newest) + 1)
-        if len(candidate) != 14:
-            raise CapstanError('no release name after %s fits in 14 digits' % newest)
+        except OverflowError:
+            candidate = None
+        if candidate is None or len(candidate) != 14:
+            raise CapstanError('no release name after %s fits in 14 digits, and a new release must be newer than every '
+                               'existing one: move release %s out of releases/ (it is dated in the year 9999)' % (newest, newest))
     return candidate
 
 
@@ -78,24 +88,62 @@ def next_free_name_before(existing, name):
 
 
 def check_relative(path, what):
-    """Refuse a linked path that is empty, absolute or climbs out with ``..``."""
+    """Refuse a linked path that is not a plain relative path: empty, absolute, ``.``, ``..``, ``//`` or a trailing ``/``."""
     if not isinstance(path, str) or not path.strip('/'):
         raise CapstanError('%s entries must be non-empty relative paths, got %r' % (what, path))
     if path.startswith('/'):
         raise CapstanError('%s entries must be relative to the release, got absolute path %r' % (what, path))
     parts = path.split('/')
-    if '..' in parts or '.' in parts:
-        raise CapstanError('%s entries must not contain "." or ".." components, got %r' % (what, path))
-    return '/'.join(part for part in parts if part)
+    if '..' in parts or '.' in parts or '' in parts or '\0' in path:
+        raise CapstanError('%s entries must be plain relative paths (no ".", "..", "//" or trailing "/"), got %r' % (what, path))
+    return path
+
+
+def check_linked(linked_dirs, linked_files, names=('linked_dirs', 'linked_files')):
+    """The linked dirs and files as two lists of plain relative paths, or a refusal naming ``names``.
+
+    Entries that overlap are refused: the same path twice, or one inside another
+    (``config`` and ``config/app.yml``, ``public`` and ``public/uploads``). Linking both
+    would replace shared content with links to itself, so what shared/ holds would be lost.
+    """
+    checked = []
+    for name, entries in zip(names, (linked_dirs, linked_files)):
+        if entries is None:
+            entries = []
+        if not isinstance(entries, (list, tuple)):
+            raise CapstanError('%s must be a list of paths relative to the release, got %r' % (name, entries))
+        checked.append([check_relative(entry, name) for entry in entries])
+    everything = [(name, entry) for name, entries in zip(names, checked) for entry in entries]
+    for index, (name, entry) in enumerate(everything):
+        for other_name, other in everything[index + 1:]:
+            if entry == other or other.startswith(entry + '/') or entry.startswith(other + '/'):
+                where = name if name == other_name else '%s and %s' % (name, other_name)
+                raise CapstanError('%s overlap: %r and %r; shared/ would be linked into itself, so each linked path '
+                                   'must be neither the same as nor inside another' % (where, entry, other))
+    return checked[0], checked[1]
+
+
+def normalise_deploy_to(deploy_to, what='deploy_to'):
+    """``deploy_to`` normalised (``//``, ``.``, ``..`` resolved lexically); refused when not absolute or when it is /."""
+    if not isinstance(deploy_to, str) or not deploy_to.startswith('/') or '\0' in deploy_to:
+        raise CapstanError('%s must be an absolute path, got %r' % (what, deploy_to))
+    normal = '/' + os.path.normpath(deploy_to).lstrip('/')
+    if normal == '/':
+        raise CapstanError('%s must be a directory below /, got %r, which is / once normalised' % (what, deploy_to))
+    return normal
 
 
 class Tree(object):
-    """The paths of one deploy tree; no I/O."""
+    """The paths of one deploy tree.
+
+    ``deploy_to`` is normalised first and refused when it is, or resolves through symlinks
+    to, the root directory (the one look at the filesystem this class makes).
+    """
 
     def __init__(self, deploy_to):
-        if not isinstance(deploy_to, str) or not os.path.isabs(deploy_to):
-            raise CapstanError('deploy_to must be an absolute path, got %r' % (deploy_to,))
-        self.deploy_to = os.path.normpath(deploy_to)
+        self.deploy_to = normalise_deploy_to(deploy_to)
+        if os.path.realpath(self.deploy_to) == '/':
+            raise CapstanError('deploy_to must be a directory below /, got %r, which resolves to /' % (deploy_to,))
         self.releases = os.path.join(self.deploy_to, 'releases')
         self.shared = os.path.join(self.deploy_to, 'shared')
         self.repo = os.path.join(self.deploy_to, 'repo')
@@ -119,7 +167,7 @@ class Snapshot(object):
     ``foreign``: other entries of ``releases/`` (reported, never counted, never deleted).
     ``current``: the release ``current`` points to, or None; ``current_kind`` says what
     ``current`` is: missing, release, dangling, directory, or outside (a link elsewhere).
-    ``states``: release name -> unfinished | finished | successful | failed | rolled_back | unknown.
+    ``states``: release name -> unfinished | finished | successful | failed | rolled_back | removing | unknown.
     """
 
     def __init__(self, tree):
@@ -249,8 +297,11 @@ def archives_plan(snapshot, keep_archives, adding=()):
 
 
 def archive_kind(state):
-    """Which archive a release leaving in ``state`` goes to, or None for a plain old release."""
-    if state == 'successful':
+    """Which archive a release leaving in ``state`` goes to, or None for a plain old release.
+
+    A release whose removal already began (``removing``) is half gone: it is not archived again.
+    """
+    if state in ('successful', 'removing'):
         return None
     return 'rolled_back' if state == 'rolled_back' else 'failed'
 

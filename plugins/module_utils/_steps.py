@@ -49,12 +49,16 @@ def _ensure_dirs(paths):
 
 
 def _links(tree, name, linked_dirs, linked_files):
-    """The links a release needs: list of (link path in release, shared target, kind)."""
+    """The links a release needs: list of (link path in release, shared target, kind).
+
+    The entries are checked by the one rule (_releases.check_linked): plain relative paths,
+    none the same as or inside another.
+    """
     release_path = tree.release_path(name)
+    linked_dirs, linked_files = _releases.check_linked(linked_dirs, linked_files)
     links = []
     for kind, entries in (('dir', linked_dirs), ('file', linked_files)):
-        for entry in entries or []:
-            entry = _releases.check_relative(entry, 'linked_%ss' % kind)
+        for entry in entries:
             links.append((os.path.join(release_path, entry), os.path.join(tree.shared, entry), kind))
     return links
 
@@ -72,16 +76,28 @@ def _link_ok(link, target):
     return os.path.islink(link) and os.readlink(link) == target
 
 
-def _make_link(link, target, kind):
+def _make_link(tree, release_path, link, target, kind):
+    """Replace whatever the release has at ``link`` with a symlink to ``target`` in shared/.
+
+    Nothing whose real path is inside shared/ is ever unlinked or removed: when a directory
+    on the way to ``link`` is itself a symlink (content that links into shared/), the link
+    is refused instead of being made through it.
+    """
     if kind == 'dir' and not os.path.isdir(target):
         os.makedirs(target)
     parent = os.path.dirname(link)
     if not os.path.isdir(parent):
         os.makedirs(parent)
+    real_parent = os.path.realpath(parent)
+    expected = os.path.join(os.path.realpath(release_path), os.path.relpath(parent, release_path)).rstrip(os.sep)
+    if real_parent != os.path.normpath(expected) or _fsops.inside(os.path.join(real_parent, 'x'), tree.shared):
+        raise CapstanError('cannot link %s: %s leads through a symlink (to %s), and nothing inside %s is ever replaced'
+                           % (os.path.relpath(link, release_path), os.path.relpath(parent, release_path), real_parent,
+                              tree.shared))
     if os.path.islink(link) or os.path.isfile(link):
         os.unlink(link)
     elif os.path.isdir(link):
-        _fsops.remove_tree(link, os.path.dirname(link))
+        _fsops.remove_tree(link, os.path.dirname(link), keep=tree.shared)
     _fsops.replace_symlink(link, target)
 
 
@@ -154,7 +170,7 @@ def finish_release(deploy_to, name, revision, revision_time=None, linked_dirs=No
     changed = prepared['changed'] or state == 'unfinished' or bool(todo)
     if changed and not check:
         for link, target, kind in todo:
-            _make_link(link, target, kind)
+            _make_link(tree, release_path, link, target, kind)
         if state == 'unfinished':
             stamp = revision_time if revision_time is not None else str(int(time.time()))
             _fsops.write_file_atomic(revision_file, revision + '\n')
@@ -197,21 +213,48 @@ def succeed_release(deploy_to, name, branch, log_user, check=False, run=None):
             'diff': _diff({'state': state}, {'state': 'successful'})}
 
 
-def _retire(tree, snapshot, name, state, check, run=None, kind=None):
-    """Archive (when its state calls for it) and delete release ``name``; returns the archive path."""
-    kind = kind or _releases.archive_kind(state)
-    archive = tree.archive_path(name, kind) if kind else None
-    if not check:
+def _append(tree, event, name, pending, **fields):
+    """Add a journal event now, or keep it in ``pending`` when the disk is full (written once space is freed)."""
+    try:
         _ensure_dirs([tree.state_dir])
-        if kind == 'failed' and state != 'failed':
-            _journal.append_event(tree.journal, 'failed', name, run=run)
-        elif kind == 'rolled_back' and state != 'rolled_back':
-            _journal.append_event(tree.journal, 'rolled_back', name, run=run)
-        if archive:
-            _fsops.archive_dir(tree.release_path(name), archive, name)
-        _fsops.remove_tree(tree.release_path(name), tree.releases)
-        _journal.append_event(tree.journal, 'removed', name, archive=archive, run=run)
-    return archive
+        _journal.append_event(tree.journal, event, name, **fields)
+    except (IOError, OSError) as error:
+        if not _fsops.out_of_space(error):
+            raise
+        pending.append((event, name, fields))
+
+
+def _retire(tree, name, state, check, run=None, kind=None, archive=True):
+    """Archive (when its state calls for it and ``archive``) and delete release ``name``.
+
+    Returns (archive path or None, note). The journal says ``removing`` before the delete
+    starts, so a release whose delete stops half-way is never counted or chosen again. On a
+    full disk the release is removed without an archive (writing one would fail, and the
+    release would be left behind), and the journal is written once the delete freed space.
+    """
+    kind = kind or _releases.archive_kind(state)
+    path = tree.archive_path(name, kind) if kind and archive else None
+    if check:
+        return path, None
+    note = None
+    pending = []
+    if kind == 'failed' and state not in ('failed', 'removing'):
+        _append(tree, 'failed', name, pending, run=run)
+    elif kind == 'rolled_back' and state != 'rolled_back':
+        _append(tree, 'rolled_back', name, pending, run=run)
+    if path:
+        try:
+            _fsops.archive_dir(tree.release_path(name), path, name)
+        except (IOError, OSError) as error:
+            if not _fsops.out_of_space(error):
+                raise
+            path, note = None, 'removed without an archive: no space left for one (%s)' % error
+    _append(tree, 'removing', name, pending, run=run)
+    _fsops.remove_tree(tree.release_path(name), tree.releases, keep=tree.shared)
+    for event, event_name, fields in pending:
+        _journal.append_event(tree.journal, event, event_name, **fields)
+    _journal.append_event(tree.journal, 'removed', name, archive=path, run=run)
+    return path, note
 
 
 def discard_release(deploy_to, name, check=False, run=None):
@@ -230,9 +273,12 @@ def discard_release(deploy_to, name, check=False, run=None):
     state = snapshot.states[name]
     if state == 'successful':
         raise CapstanError('release %s went live successfully; only release_prune removes it, by keep_releases' % name)
-    archive = _retire(tree, snapshot, name, state, check, run=run, kind='failed')
-    return {'changed': True, 'release': name, 'state': 'absent', 'archive': archive,
-            'diff': _diff({'release': name, 'state': state}, {'release': None, 'archive': archive})}
+    archive, note = _retire(tree, name, state, check, run=run, kind='failed')
+    result = {'changed': True, 'release': name, 'state': 'absent', 'archive': archive,
+              'diff': _diff({'release': name, 'state': state}, {'release': None, 'archive': archive})}
+    if note:
+        result['warnings'] = ['release %s %s' % (name, note)]
+    return result
 
 
 def swap_current(deploy_to, name, migrate=False, rollback=False, log_user=None, check=False, run=None):
@@ -273,6 +319,10 @@ def swap_current(deploy_to, name, migrate=False, rollback=False, log_user=None, 
         if rollback:
             user = log_user or _host_user()
             _journal.append_event(tree.journal, 'rollback', name, previous=previous, user=user, run=run)
+            if previous and previous > name and snapshot.states.get(previous) != 'rolled_back':
+                # What a rollback leaves is never live again by accident: not counted, not a target,
+                # even when the run stops before it is archived.
+                _journal.append_event(tree.journal, 'rolled_back', previous, run=run)
             _fsops.append_line(tree.revisions_log, _journal.rollback_line(user, name))
     return {
         'changed': changed,
@@ -291,7 +341,12 @@ def prune(deploy_to, keep, keep_archives, exclude=None, rolled_back=None, check=
 
     ``rolled_back`` names the release a rollback just left: it is archived as
     rolled-back-release-<name>.tar.gz and removed. Leftovers of runs that did not complete
-    are archived as failed-release-<name>.tar.gz and removed. Foreign entries are reported.
+    are archived as failed-release-<name>.tar.gz and removed; an archive that archive
+    retention would delete at once is never written. Temporary files of crashed runs
+    (half-written archives, swap links) are removed. Foreign entries are reported.
+
+    A release that cannot be removed does not stop the prune: it is reported in
+    ``warnings`` (and, marked ``removing``, never counted or chosen again).
     """
     tree = _releases.Tree(deploy_to)
     exclude = [_releases.check_release_name(name, 'exclude') for name in (exclude or [])]
@@ -307,25 +362,42 @@ def prune(deploy_to, keep, keep_archives, exclude=None, rolled_back=None, check=
     steps.extend((name, reason, _releases.archive_kind(snapshot.states[name])) for name, reason in plan)
     new_archives = [os.path.basename(tree.archive_path(name, kind)) for name, _reason, kind in steps if kind]
     old_archives = _releases.archives_plan(snapshot, keep_archives, adding=new_archives)
-    removed = []
+    unwritten = set(old_archives) & set(new_archives)
+    leftovers = (_fsops.temp_leftovers(tree.deploy_to, [r'(failed|rolled-back)-release-[0-9]{14}\.tar\.gz', 'current'])
+                 + _fsops.temp_leftovers(tree.state_dir, ['lock', 'journal']))
+    removed, warnings = [], []
     for name, reason, kind in steps:
-        archive = _retire(tree, snapshot, name, snapshot.states[name], check, run=run, kind=kind)
+        archived = kind and os.path.basename(tree.archive_path(name, kind)) not in unwritten
+        try:
+            archive, note = _retire(tree, name, snapshot.states[name], check, run=run, kind=kind, archive=archived)
+        except (IOError, OSError, CapstanError) as error:
+            warnings.append('release %s could not be removed from %s (%s); it is no longer counted, and the next '
+                            'prune tries again' % (name, tree.releases, error))
+            continue
+        if note:
+            warnings.append('release %s %s' % (name, note))
         removed.append({'name': name, 'reason': reason, 'archive': archive})
     if not check:
-        for entry in old_archives:
+        for entry in sorted(set(old_archives) - unwritten):
             _fsops.remove_file(os.path.join(tree.deploy_to, entry))
+        for path in leftovers:
+            _fsops.remove_file(path)
     gone = set(entry['name'] for entry in removed)
     kept = [name for name in snapshot.releases if name not in gone]
-    return {
-        'changed': bool(removed or old_archives),
+    result = {
+        'changed': bool(removed or old_archives or leftovers),
         'removed': removed,
-        'archives_removed': old_archives,
+        'archives_removed': sorted(set(old_archives) - unwritten),
+        'leftovers_removed': leftovers,
         'kept': kept,
         'current': snapshot.current,
         'foreign': snapshot.foreign,
         'diff': _diff({'releases': snapshot.releases, 'archives': snapshot.archives},
                       {'releases': kept, 'archives': sorted((set(snapshot.archives) | set(new_archives)) - set(old_archives))}),
     }
+    if warnings:
+        result['warnings'] = warnings
+    return result
 
 
 def rollback_target(deploy_to, release=None):

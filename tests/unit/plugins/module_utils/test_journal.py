@@ -126,4 +126,4 @@ def test_states_from_takes_the_last_state_event_of_each_release():
 
 def test_states_from_knows_every_state_event():
     assert {_journal.states_from([{'event': event, 'release': A}])[A] for event in _journal.STATE_EVENTS} == {
-        'unfinished', 'finished', 'successful', 'failed', 'rolled_back', 'removed'}
+        'unfinished', 'finished', 'successful', 'failed', 'rolled_back', 'removing', 'removed'}

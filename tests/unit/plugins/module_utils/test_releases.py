@@ -25,9 +25,15 @@ def snapshot(deploy_to):
 # names
 
 
-@pytest.mark.parametrize('name', ['20261121221404', '00000000000000', '99999999999999'])
-def test_is_release_name_accepts_14_digits(name):
+@pytest.mark.parametrize('name', ['20261121221404', '00010101000000', '99991231235959', '20240229120000'])
+def test_is_release_name_accepts_14_digits_of_a_utc_time(name):
     assert _releases.is_release_name(name)
+
+
+@pytest.mark.parametrize('name', ['20261301000000', '20261232000000', '20261121250000', '20230229120000',
+                                  '00000000000000', '99999999999999'])
+def test_is_release_name_refuses_14_digits_that_are_no_time(name):
+    assert not _releases.is_release_name(name)
 
 
 @pytest.mark.parametrize('name', [
@@ -42,7 +48,7 @@ def test_is_release_name_refuses_anything_else(name):
 def test_check_release_name_names_the_input():
     with pytest.raises(CapstanError) as error:
         _releases.check_release_name('../x', 'rollback_release')
-    assert str(error.value) == "rollback_release must be a release name of 14 digits (UTC YYYYmmddHHMMSS), got '../x'"
+    assert str(error.value) == "rollback_release must be a release name: 14 digits of a valid UTC time YYYYmmddHHMMSS, got '../x'"
 
 
 def test_sort_names_orders_by_name_and_drops_the_rest():
@@ -91,23 +97,29 @@ def test_next_release_name_rolls_over_minutes_days_months_and_years(newest, expe
     assert _releases.next_release_name([newest], now=now) == expected
 
 
-def test_next_release_name_after_a_name_that_is_no_date_still_increments():
+def test_next_release_name_ignores_names_that_are_no_date():
     now = datetime.datetime(2026, 1, 1, tzinfo=UTC)
-    assert _releases.next_release_name(['99991399999999'], now=now) == '99991400000000'
-    with pytest.raises(CapstanError):
-        _releases.next_release_name(['99999999999999'], now=now)
+    assert _releases.next_release_name(['99991399999999', '20261301000000'], now=now) == '20260101000000'
+
+
+def test_next_release_name_after_the_last_second_of_9999_is_one_sentence():
+    now = datetime.datetime(2026, 1, 1, tzinfo=UTC)
+    with pytest.raises(CapstanError) as error:
+        _releases.next_release_name(['99991231235959'], now=now)
+    assert 'no release name after 99991231235959 fits' in str(error.value)
+    assert 'move release 99991231235959 out of releases/' in str(error.value)
 
 
 def test_next_free_name_before_skips_taken_names():
     assert _releases.next_free_name_before([R3, R2], R4) == R1
 
 
-@pytest.mark.parametrize('path, expected', [('log', 'log'), ('tmp/pids', 'tmp/pids'), ('public//system/', 'public/system')])
+@pytest.mark.parametrize('path, expected', [('log', 'log'), ('tmp/pids', 'tmp/pids'), ('.env', '.env')])
 def test_check_relative_accepts_relative_paths(path, expected):
     assert _releases.check_relative(path, 'linked_dirs') == expected
 
 
-@pytest.mark.parametrize('path', ['', '/', '/etc', '../x', 'a/../../b', 'a/..', './a', None])
+@pytest.mark.parametrize('path', ['', '/', '/etc', '../x', 'a/../../b', 'a/..', './a', None, 'public//system', 'log/', '.'])
 def test_check_relative_refuses_naming_the_variable(path):
     with pytest.raises(CapstanError) as error:
         _releases.check_relative(path, 'linked_files')

@@ -153,7 +153,7 @@ def test_linked_paths_absolute_or_climbing_are_refused_naming_the_option(capfd, 
 def test_release_names_other_than_14_digits_are_refused(capfd, deploy_to, state, name):
     result = run(capfd, deploy_to=deploy_to, release=name, state=state, revision='abc123')
     assert result['failed'] is True
-    assert result['msg'].startswith('release must be a release name of 14 digits')
+    assert result['msg'].startswith('release must be a release name: 14 digits')
     assert not os.path.lexists(deploy_to)
 
 

@@ -82,7 +82,7 @@ def test_current_is_never_deleted_even_when_it_is_the_oldest_and_keep_is_one(cap
 
 def test_current_takes_the_place_of_the_oldest_kept(capfd, deploy_to):
     deploy_all(deploy_to, NAMES[:5])
-    _steps.swap_current(deploy_to, R1, rollback=True)
+    _steps.swap_current(deploy_to, R1)  # not a rollback: R5 still counts as a release that went live
     result = run(capfd, deploy_to=deploy_to, keep_releases=3)
     assert result['kept'] == [R1, R4, R5]
 
@@ -292,7 +292,9 @@ def test_check_mode_reports_and_changes_nothing(capfd, tmp_path, deploy_to):
                  _ansible_check_mode=True)
     assert result['changed'] is True
     assert [entry['name'] for entry in result['removed']] == [R4, R1, R2, R5]
-    assert result['archives_removed'] == ['failed-release-20261101000000.tar.gz', 'rolled-back-release-%s.tar.gz' % R4]
+    # Archive retention keeps the newest one (R5's): R4's archive is never written, only the old one is deleted.
+    assert [entry['archive'] for entry in result['removed']][0] is None
+    assert result['archives_removed'] == ['failed-release-20261101000000.tar.gz']
     assert listing(tmp_path) == before
     real = run(capfd, deploy_to=deploy_to, keep_releases=1, keep_archives=1, rolled_back=R4)
     assert real['removed'] == result['removed']

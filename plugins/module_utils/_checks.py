@@ -1,0 +1,138 @@
+# Copyright (c) 2026, capstan.release contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The rules every input of the flows must pass, checked once on the controller before anything changes.
+
+Each rule is a plain function that returns the value as the flow uses it (normalised) or
+raises CapstanError with one sentence naming the variable and what is allowed. The roles'
+action plugin calls them with the role variable's name (``deploy_linked_dirs``); the modules
+call the same rules, through _releases and _content, with their option's name.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ansible_collections.capstan.release.plugins.module_utils import _releases
+from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+
+# Capistrano's stages of both flows: hook points are before_/after_ each, and failed.
+STAGES = ('starting', 'started', 'updating', 'updated', 'reverting', 'reverted',
+          'publishing', 'published', 'finishing', 'finishing_rollback', 'finished')
+HOOK_POINTS = tuple('%s_%s' % (when, stage) for stage in STAGES for when in ('before', 'after')) + ('failed',)
+STRATEGIES = ('copy', 'git', 'archive')
+_TRUE = ('true', 'yes', 'on', '1', 'y')
+_FALSE = ('false', 'no', 'off', '0', 'n', '')
+_URL_RE = re.compile(r'^https?://[^/?#\s]+', re.IGNORECASE)
+
+
+def boolean(value, what):
+    """``value`` as a bool (true/false, yes/no, 1/0 as Ansible reads them)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise CapstanError('%s must be true or false, got %r' % (what, value))
+
+
+def whole(value, what, least=0, unit=''):
+    """``value`` as a whole number of at least ``least`` (a string of digits from -e is one too)."""
+    number = None
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and re.match(r'^\s*[0-9]+\s*\Z', value):
+        number = int(value)
+    if number is None or number < least:
+        raise CapstanError('%s must be a whole number%s of at least %d, got %r' % (what, unit, least, value))
+    return number
+
+
+def text(value, what, allow_empty=True):
+    """``value`` as a single-line string."""
+    if value is None and allow_empty:
+        return ''
+    if not isinstance(value, str) or '\n' in value or (not allow_empty and not value.strip()):
+        raise CapstanError('%s must be %sa single line of text, got %r' % (what, '' if allow_empty else 'a non-empty ', value))
+    return value
+
+
+def release_name(value, what):
+    """An optional release name: '' (none) or 14 digits of a valid UTC time."""
+    if value is None or value == '':
+        return ''
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = '%014d' % value
+    return _releases.check_release_name(value if isinstance(value, str) else repr(value), what)
+
+
+def health(url, status, retries, delay, command):
+    """The health gate: (url, status, retries, delay, command) checked."""
+    url = text(url, 'deploy_health_url')
+    if url and not _URL_RE.match(url):
+        raise CapstanError('deploy_health_url must be an http:// or https:// URL, got %r' % url)
+    status = whole(status, 'deploy_health_status', 100)
+    if status > 599:
+        raise CapstanError('deploy_health_status must be an HTTP status from 100 to 599, got %r' % status)
+    return (url, status, whole(retries, 'deploy_health_retries'), whole(delay, 'deploy_health_delay', unit=' of seconds'),
+            text(command, 'deploy_health_command'))
+
+
+def hooks(value, what='deploy_hooks'):
+    """deploy_hooks as ``{point: [path, ...]}``: known points only, each a task file path or a list of them."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise CapstanError('%s must be a mapping of hook points to task files, got %r' % (what, value))
+    unknown = sorted(str(key) for key in value if key not in HOOK_POINTS)
+    if unknown:
+        raise CapstanError('%s has unknown keys %s; allowed are before_<stage> and after_<stage> for %s, and failed'
+                           % (what, ', '.join(unknown), ', '.join(STAGES)))
+    checked = {}
+    for point in sorted(value):
+        paths = value[point] if isinstance(value[point], (list, tuple)) else [value[point]]
+        for path in paths:
+            if not isinstance(path, str) or not path.strip():
+                raise CapstanError('%s.%s must be a task file path or a list of them, got %r' % (what, point, value[point]))
+        checked[point] = list(paths)
+    return checked
+
+
+def hook_tasks(data, point, path, what='deploy_hooks'):
+    """Refuse a hook file whose YAML is not a list of tasks (a mapping, a scalar, a list of non-mappings)."""
+    if data is None:
+        return []
+    if not isinstance(data, list) or not all(isinstance(task, dict) and task for task in data):
+        kind = 'a mapping' if isinstance(data, dict) else 'a %s' % type(data).__name__
+        if isinstance(data, list):
+            kind = 'a list whose entries are not all tasks (mappings)'
+        raise CapstanError('%s.%s names %s, which is %s, not a list of tasks' % (what, point, path, kind))
+    return data
+
+
+def strategy(name, src, repo_url, version, checksum):
+    """The strategy and the variables it reads, as far as the controller can tell (copy's source is read later)."""
+    name = text(name, 'deploy_strategy')
+    if name not in STRATEGIES:
+        raise CapstanError('deploy_strategy must be copy, git or archive, got %r' % name)
+    src = text(src, 'deploy_src')
+    if name == 'copy' and not src:
+        raise CapstanError('deploy_src must be a directory or a tarball on the controller for deploy_strategy=copy, got %r' % src)
+    if name == 'git':
+        if not isinstance(repo_url, str) or not repo_url.strip() or repo_url.startswith('-') or '\n' in repo_url:
+            raise CapstanError("deploy_repo_url is required for deploy_strategy=git: the URL git clone takes, got %r"
+                               % (repo_url,))
+        version = text(version, 'deploy_version')
+        if version.startswith('-') or '..' in version or any(ch.isspace() for ch in version):
+            raise CapstanError('deploy_version must be a branch, tag or commit sha (empty: the remote\'s default branch), got %r'
+                               % version)
+    if name == 'archive':
+        if not re.match(r'(?i)^(https?://|file:///|/)', src):
+            raise CapstanError('deploy_src must be an http(s):// or file:// URL or an absolute path on the hosts for '
+                               'deploy_strategy=archive, got %r' % src)
+        checksum = text(checksum, 'deploy_src_checksum')
+        if checksum and not re.match(r'^(md5|sha1|sha224|sha256|sha384|sha512):[0-9a-fA-F]+\Z', checksum):
+            raise CapstanError('deploy_src_checksum must be <algorithm>:<hex digest> (md5, sha1, sha224, sha256, sha384 or '
+                               'sha512), got %r' % checksum)
+    return name
