@@ -10,7 +10,6 @@ has the module build the release (step=build). git and archive run on the host a
 
 from __future__ import annotations
 
-import base64
 import os
 import tempfile
 
@@ -18,10 +17,9 @@ from ansible.plugins.action import ActionBase
 
 from ansible_collections.capstan.release.plugins.module_utils import _content
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.plugins.plugin_utils import _transfer
 
 MODULE = 'capstan.release.release_content'
-# A bundle up to this size goes inside the build call's arguments (no transfer, no remote temp dir).
-INLINE_LIMIT = 1024 * 1024
 
 
 class ActionModule(ActionBase):
@@ -42,8 +40,7 @@ class ActionModule(ActionBase):
         except (IOError, OSError) as error:
             result.update(failed=True, msg='copying deploy_src %s failed: %s' % (args.get('src'), error))
         finally:
-            if self._connection._shell.tmpdir:
-                self._remove_tmp_path(self._connection._shell.tmpdir)
+            _transfer.cleanup(self)
         return result
 
     def _copy(self, args, task_vars):
@@ -72,18 +69,10 @@ class ActionModule(ActionBase):
         bundle = None
         try:
             if planned['missing']:
-                fd, bundle = tempfile.mkstemp(prefix='capstan-bundle-', suffix='.tar.gz')
+                fd, bundle = tempfile.mkstemp(prefix='capstan-bundle-%d-' % os.getppid(), suffix='.tar.gz')
                 os.close(fd)
                 _content.write_bundle(src, manifest, planned['missing'], bundle)
-                if os.path.getsize(bundle) <= INLINE_LIMIT:
-                    with open(bundle, 'rb') as handle:
-                        module_args['bundle_data'] = base64.b64encode(handle.read()).decode('ascii')
-                else:
-                    tmpdir = self._connection._shell.tmpdir or self._make_tmp_path()
-                    remote = self._connection._shell.join_path(tmpdir, 'content.tar.gz')
-                    self._transfer_file(bundle, remote)
-                    self._fixup_perms2((tmpdir, remote))
-                    module_args['bundle'] = remote
+                _transfer.deliver(self, bundle, module_args)
             built = self._execute_module(module_name=MODULE, module_args=dict(module_args, step='build'), task_vars=task_vars)
         finally:
             if bundle:

@@ -136,3 +136,55 @@ def strategy(name, src, repo_url, version, checksum):
             raise CapstanError('deploy_src_checksum must be <algorithm>:<hex digest> (md5, sha1, sha224, sha256, sha384 or '
                                'sha512), got %r' % checksum)
     return name
+
+
+def _linked(inputs):
+    dirs, files = inputs.get('deploy_linked_dirs'), inputs.get('deploy_linked_files')
+    return _releases.check_linked(dirs, files, names=('deploy_linked_dirs', 'deploy_linked_files'))
+
+
+def common(inputs):
+    """What both flows read: the tree, retention, the lock, the hooks (their files are read by the caller)."""
+    checked = {
+        'deploy_to': _releases.normalise_deploy_to(inputs.get('deploy_to')),
+        'deploy_keep_releases': whole(inputs.get('deploy_keep_releases', 5), 'deploy_keep_releases', 1),
+        'deploy_keep_archives': whole(inputs.get('deploy_keep_archives', 5), 'deploy_keep_archives', 0),
+        'deploy_break_lock': boolean(inputs.get('deploy_break_lock', False), 'deploy_break_lock'),
+        'deploy_lock_ttl': whole(inputs.get('deploy_lock_ttl', 3600), 'deploy_lock_ttl', 0, ' of seconds'),
+        'deploy_hooks': hooks(inputs.get('deploy_hooks')),
+    }
+    checked['deploy_health_url'], checked['deploy_health_status'], checked['deploy_health_retries'], \
+        checked['deploy_health_delay'], checked['deploy_health_command'] = health(
+            inputs.get('deploy_health_url', ''), inputs.get('deploy_health_status', 200), inputs.get('deploy_health_retries', 0),
+            inputs.get('deploy_health_delay', 2), inputs.get('deploy_health_command', ''))
+    return checked
+
+
+def deploy(inputs):
+    """Every input of the deploy role, checked and normalised, or the first refusal."""
+    checked = common(inputs)
+    checked['deploy_strategy'] = strategy(inputs.get('deploy_strategy', 'copy'), inputs.get('deploy_src', ''),
+                                          inputs.get('deploy_repo_url', ''), inputs.get('deploy_version', ''),
+                                          inputs.get('deploy_src_checksum', ''))
+    checked.update({
+        'deploy_src': text(inputs.get('deploy_src', ''), 'deploy_src'),
+        'deploy_src_checksum': text(inputs.get('deploy_src_checksum', ''), 'deploy_src_checksum'),
+        'deploy_repo_url': text(inputs.get('deploy_repo_url', ''), 'deploy_repo_url'),
+        'deploy_version': text(inputs.get('deploy_version', ''), 'deploy_version'),
+        'deploy_branch': text(inputs.get('deploy_branch', ''), 'deploy_branch'),
+        'deploy_release_name': release_name(inputs.get('deploy_release_name', ''), 'deploy_release_name'),
+        'deploy_auto_rollback': boolean(inputs.get('deploy_auto_rollback', True), 'deploy_auto_rollback'),
+        'deploy_confirm': boolean(inputs.get('deploy_confirm', False), 'deploy_confirm'),
+        'deploy_confirm_timeout': whole(inputs.get('deploy_confirm_timeout', 300), 'deploy_confirm_timeout', 1, ' of seconds'),
+        'deploy_free_space_margin_mb': whole(inputs.get('deploy_free_space_margin_mb', 64), 'deploy_free_space_margin_mb', 0),
+        'deploy_migrate_current': boolean(inputs.get('deploy_migrate_current', False), 'deploy_migrate_current'),
+    })
+    checked['deploy_linked_dirs'], checked['deploy_linked_files'] = _linked(inputs)
+    return checked
+
+
+def rollback(inputs):
+    """Every input of the rollback role, checked and normalised, or the first refusal."""
+    checked = common(inputs)
+    checked['rollback_release'] = release_name(inputs.get('rollback_release', ''), 'rollback_release')
+    return checked

@@ -63,6 +63,17 @@ def _links(tree, name, linked_dirs, linked_files):
     return links
 
 
+def check_links(tree, name, linked_dirs, linked_files):
+    """The links release ``name`` needs, checked (see _links); nothing is read or made."""
+    return _links(tree, name, linked_dirs, linked_files)
+
+
+def preflight(tree, name, linked_files):
+    """Refuse, before release ``name`` is made, a linked file shared/ does not hold."""
+    _releases.check_release_name(name)
+    _preflight_linked_files(tree, linked_files)
+
+
 def _preflight_linked_files(tree, linked_files):
     """Capistrano's check: every linked file exists in shared/ before anything is made."""
     missing = [entry for entry in (linked_files or [])
@@ -224,7 +235,7 @@ def _append(tree, event, name, pending, **fields):
         pending.append((event, name, fields))
 
 
-def _retire(tree, name, state, check, run=None, kind=None, archive=True):
+def retire(tree, name, state, check, run=None, kind=None, archive=True):
     """Archive (when its state calls for it and ``archive``) and delete release ``name``.
 
     Returns (archive path or None, note). The journal says ``removing`` before the delete
@@ -273,7 +284,7 @@ def discard_release(deploy_to, name, check=False, run=None):
     state = snapshot.states[name]
     if state == 'successful':
         raise CapstanError('release %s went live successfully; only release_prune removes it, by keep_releases' % name)
-    archive, note = _retire(tree, name, state, check, run=run, kind='failed')
+    archive, note = retire(tree, name, state, check, run=run, kind='failed')
     result = {'changed': True, 'release': name, 'state': 'absent', 'archive': archive,
               'diff': _diff({'release': name, 'state': state}, {'release': None, 'archive': archive})}
     if note:
@@ -369,7 +380,7 @@ def prune(deploy_to, keep, keep_archives, exclude=None, rolled_back=None, check=
     for name, reason, kind in steps:
         archived = kind and os.path.basename(tree.archive_path(name, kind)) not in unwritten
         try:
-            archive, note = _retire(tree, name, snapshot.states[name], check, run=run, kind=kind, archive=archived)
+            archive, note = retire(tree, name, snapshot.states[name], check, run=run, kind=kind, archive=archived)
         except (IOError, OSError, CapstanError) as error:
             warnings.append('release %s could not be removed from %s (%s); it is no longer counted, and the next '
                             'prune tries again' % (name, tree.releases, error))

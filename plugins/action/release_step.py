@@ -1,0 +1,398 @@
+# Copyright (c) 2026, capstan.release contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""Controller side of capstan.release.release_step: each stage of the deploy and rollback flows.
+
+The roles call it once per stage with their variables (``inputs``), the fleet's plan (made by
+the capstan.release.fleet_plan filter from every host's start) and what the earlier stages of
+this host returned. It checks the input with the rules of _checks (naming the role variable),
+runs the host's part of the stage in one module call (release_step, symlink_swap, or the
+health checks), and keeps what hosts share (a copy source's manifest and bundles) once on the
+controller. The fleet's decisions are in module_utils/_fleet.py; this file only wires them.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.capstan.release.plugins.module_utils import _checks
+from ansible_collections.capstan.release.plugins.module_utils import _content
+from ansible_collections.capstan.release.plugins.module_utils import _fleet
+from ansible_collections.capstan.release.plugins.module_utils import _secrets
+from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.plugins.plugin_utils import _hooks
+from ansible_collections.capstan.release.plugins.plugin_utils import _run
+from ansible_collections.capstan.release.plugins.plugin_utils import _transfer
+
+STEP = 'capstan.release.release_step'
+SWAP = 'capstan.release.symlink_swap'
+NO_LOG_MARK = '********'
+# Hook points that run after the last module stage of a flow and before its lock is released.
+DEPLOY_LATE_HOOKS = ()
+ROLLBACK_LATE_HOOKS = ('after_finishing_rollback', 'before_finished')
+
+
+class ActionModule(ActionBase):
+
+    TRANSFERS_FILES = True
+    _supports_check_mode = True
+
+    def run(self, tmp=None, task_vars=None):
+        result = super(ActionModule, self).run(tmp, task_vars)
+        del tmp  # not used
+        self._vars = task_vars
+        args = self._task.args
+        flow, stage = args.get('flow', 'deploy'), args.get('stage')
+        handler = getattr(self, '_%s_%s' % (flow, stage), None)
+        self._inputs = args.get('inputs') or {}
+        try:
+            if handler is None:
+                raise CapstanError('flow %r has no stage %r' % (flow, stage))
+            result.update(handler(args))
+        except CapstanError as error:
+            result.update(failed=True, msg=self._clean(str(error)), **error.details)
+        except (IOError, OSError) as error:
+            result.update(failed=True, msg=self._clean('%s of %s failed on the controller: %s' % (stage, flow, error)))
+        finally:
+            _transfer.cleanup(self)
+        result['run_owner'] = self._identity(flow)['owner']
+        return result
+
+    # --- plumbing ----------------------------------------------------------------------------
+
+    def _identity(self, mode):
+        """The run's identity: every stage of one role run (all its serial batches) computes the same one."""
+        role = getattr(self._task, '_role', None)
+        run = _run.identity(getattr(role, '_uuid', None) or self._task._uuid, mode)
+        run['inventory'] = list(self._vars.get('ansible_inventory_sources') or [])
+        return run
+
+    def _clean(self, text):
+        """A message as the operator sees it: URL credentials masked, Ansible's no_log mark replaced by the masked URL."""
+        url = self._inputs.get('deploy_repo_url') or self._inputs.get('deploy_src') or ''
+        if isinstance(text, str) and NO_LOG_MARK in text and url:
+            text = text.replace(NO_LOG_MARK, _secrets.mask(url))
+        return _secrets.mask(text)
+
+    def _module(self, name, module_args):
+        """Run one module on this host; its failure becomes this stage's (message cleaned)."""
+        result = self._execute_module(module_name=name, module_args=module_args, task_vars=self._vars)
+        result.pop('invocation', None)
+        if result.get('failed') or result.get('unreachable'):
+            raise CapstanError(self._clean(result.get('msg') or 'the module failed'),
+                               **dict((key, value) for key, value in result.items()
+                                      if key in ('holder', 'unreachable', 'rc', 'stderr')))
+        return result
+
+    def _deploy_inputs(self, read_hooks=True):
+        inputs = _checks.deploy(self._inputs)
+        if read_hooks:
+            self._hooks(inputs)
+        return inputs
+
+    def _hooks(self, inputs):
+        """Every hook file found, parsed and shape-checked (before anything changes)."""
+        play = getattr(getattr(self._task, '_parent', None), '_play', None)
+        return _hooks.load(inputs['deploy_hooks'], [self._vars.get('playbook_dir')], self._loader, play)
+
+    def _run_for(self, mode, inputs):
+        run = self._identity(mode)
+        run.update(ttl=inputs['deploy_lock_ttl'], **{'break': inputs['deploy_break_lock']})
+        return run
+
+    def _mine(self, start, mode):
+        """``start`` (a registered starting result) when it belongs to this run, else None."""
+        owner = self._identity(mode)['owner']
+        if isinstance(start, dict) and not start.get('failed') and (start.get('run') or {}).get('owner') == owner:
+            return start
+        return None
+
+    def _manifest(self, run, inputs):
+        """(manifest JSON, revision) of deploy_src, scanned once per run on the controller."""
+        src = os.path.realpath(os.path.expanduser(inputs['deploy_src']))
+
+        def scan():
+            manifest = _content.scan_source(src)
+            return {'manifest': _content.dump_manifest(manifest), 'revision': _content.digest(manifest)}
+
+        made = _run.once(os.path.join(_run.run_dir(run), 'manifest-%s.json' % _content.digest([{'path': src}])[:16]), scan)
+        return made['manifest'], made['revision']
+
+    def _refused(self, error, run):
+        """A lock refusal, told whether its holder's pid still runs when it ran on this controller."""
+        holder = error.details.get('holder') or {}
+        msg = str(error)
+        if holder.get('host') == run['host'] and holder.get('pid') and not _run.pid_alive(holder['pid']):
+            msg += ' (pid %s is not running on %s)' % (holder['pid'], run['host'])
+        return CapstanError(msg, **error.details)
+
+    # --- deploy ------------------------------------------------------------------------------
+
+    def _deploy_check(self, args):
+        inputs = self._deploy_inputs()
+        if inputs['deploy_strategy'] == 'copy':
+            self._manifest(self._run_for('deploy', inputs), inputs)
+        return {'changed': False, 'msg': 'the input of the deploy is good'}
+
+    def _deploy_starting(self, args):
+        inputs = self._deploy_inputs()
+        run = self._run_for('deploy', inputs)
+        _run.clean_leftovers()
+        strategy = inputs['deploy_strategy']
+        module_args = {'stage': 'start', 'deploy_to': inputs['deploy_to'], 'run': run, 'strategy': strategy,
+                       'migrate_current': inputs['deploy_migrate_current']}
+        what = 'deploy_src %s' % inputs['deploy_src']
+        if strategy == 'copy':
+            module_args['manifest'], module_args['revision'] = self._manifest(run, inputs)
+        elif strategy == 'git':
+            module_args.update(repo_url=inputs['deploy_repo_url'], version=inputs['deploy_version'])
+            what = "deploy_version '%s' of deploy_repo_url" % (inputs['deploy_version'] or 'HEAD')
+        else:
+            module_args.update(src=inputs['deploy_src'], checksum=inputs['deploy_src_checksum'] or None)
+        asked = time.time()
+        try:
+            started = self._module(STEP, module_args)
+        except CapstanError as error:
+            raise self._refused(error, run)
+        missing = started.pop('missing', None)
+        if missing is not None:
+            _run.store(run, 'missing-%s.json' % self._vars['inventory_hostname'], missing)
+        override = inputs['deploy_release_name']
+        previous = self._vars.get('deploy__plan')
+        if isinstance(previous, dict) and previous.get('release') == override and (previous.get('run') or {}).get('owner') != run['owner']:
+            override = ''  # what an earlier deploy of this playbook set for its hooks, not a name asked for
+        started.update(run=run, time=asked, override=override, what=_secrets.mask(what),
+                       hosts=list(self._vars.get('ansible_play_batch') or []),
+                       deploy_to=inputs['deploy_to'])
+        return started
+
+    def _plan(self, args):
+        plan = args.get('plan') or {}
+        if plan.get('action') == 'refuse':
+            raise CapstanError(plan.get('msg') or 'the fleet refused this deploy')
+        return plan
+
+    def _deploy_updating(self, args):
+        inputs = self._deploy_inputs(read_hooks=False)
+        plan = self._plan(args)
+        start = self._mine(args.get('start'), 'deploy')
+        if start is None:
+            raise CapstanError('this host has no start in this run; nothing was built here')
+        run = start['run']
+        strategy = inputs['deploy_strategy']
+        module_args = {'stage': 'build', 'deploy_to': inputs['deploy_to'], 'run': run, 'strategy': strategy,
+                       'release': plan['release'], 'revision': plan['revision'],
+                       'linked_dirs': inputs['deploy_linked_dirs'], 'linked_files': inputs['deploy_linked_files'],
+                       'margin_mb': inputs['deploy_free_space_margin_mb']}
+        if strategy == 'copy':
+            manifest, revision = self._manifest(run, inputs)
+            module_args.update(manifest=manifest, sent_bytes=start.get('sent_bytes') or 0)
+            missing = _run.load(run, 'missing-%s.json' % self._vars['inventory_hostname'], [])
+            if missing and plan['action'] == 'build' and not self._task.check_mode:
+                src = os.path.realpath(os.path.expanduser(inputs['deploy_src']))
+                bundle = _run.make_file_once(_run.bundle_path(run, missing), lambda path: _content.write_bundle(
+                    src, _content.load_manifest(manifest), missing, path))
+                _transfer.deliver(self, bundle, module_args)
+        elif strategy == 'git':
+            module_args['repo_url'] = inputs['deploy_repo_url']
+        else:
+            module_args.update(src=inputs['deploy_src'], checksum=inputs['deploy_src_checksum'] or None)
+        built = self._module(STEP, module_args)
+        built.pop('diff', None) if not self._task.diff else None
+        return built
+
+    def _deploy_publishing(self, args):
+        inputs = self._deploy_inputs(read_hooks=False)
+        plan = self._plan(args)
+        start = self._mine(args.get('start'), 'deploy')
+        release = plan['release']
+        if self._task.check_mode and plan['action'] == 'build':
+            return {'changed': True, 'release': release, 'previous_release': start and start.get('current'),
+                    'msg': 'current would switch from release %s to release %s' % (start and start.get('current'), release),
+                    'diff': {'before': {'current': start and start.get('current')}, 'after': {'current': release}}}
+        return self._module(SWAP, {'deploy_to': inputs['deploy_to'], 'release': release,
+                                   'migrate': inputs['deploy_migrate_current'], 'run': start['run']['owner']})
+
+    def _deploy_finishing(self, args):
+        inputs = self._deploy_inputs(read_hooks=False)
+        plan = self._plan(args)
+        if not inputs['deploy_health_command'] and not inputs['deploy_health_url']:
+            return {'changed': False, 'skipped': True, 'skip_reason': 'no health check is set (deploy_health_command, deploy_health_url)'}
+        if self._task.check_mode:
+            return {'changed': False, 'msg': 'check mode: the health of release %s would be checked' % plan['release']}
+        return self._health(inputs, os.path.join(inputs['deploy_to'], 'releases', plan['release']))
+
+    def _health(self, inputs, release_path):
+        """The health command and URL, each retried as deploy_health_retries and deploy_health_delay say."""
+        checks = []
+        if inputs['deploy_health_command']:
+            checks.append(('deploy_health_command', 'ansible.legacy.command',
+                           {'_raw_params': inputs['deploy_health_command'], '_uses_shell': True, 'chdir': release_path}))
+        if inputs['deploy_health_url']:
+            checks.append(('deploy_health_url', 'ansible.legacy.uri',
+                           {'url': inputs['deploy_health_url'], 'status_code': [inputs['deploy_health_status']], 'timeout': 10}))
+        done = {}
+        for what, module, module_args in checks:
+            tries = inputs['deploy_health_retries'] + 1
+            for attempt in range(1, tries + 1):
+                result = self._execute_module(module_name=module, module_args=module_args, task_vars=self._vars)
+                if not result.get('failed') and not result.get('unreachable'):
+                    done[what] = {'attempts': attempt}
+                    break
+                if result.get('unreachable') or attempt == tries:
+                    detail = result.get('msg') or ''
+                    if result.get('rc') is not None:
+                        detail = 'exited with %s%s' % (result['rc'], (': ' + result['stderr'].strip()) if (result.get('stderr') or '').strip() else '')
+                    raise CapstanError('%s %r failed after %d attempt%s: %s' % (
+                        what, module_args.get('_raw_params') or module_args.get('url'), attempt, '' if attempt == 1 else 's',
+                        self._clean(detail)), **({'unreachable': True} if result.get('unreachable') else {}))
+                time.sleep(inputs['deploy_health_delay'])
+        return {'changed': False, 'healthy': done}
+
+    def _deploy_finished(self, args):
+        inputs = self._deploy_inputs(read_hooks=False)
+        plan = self._plan(args)
+        start = self._mine(args.get('start'), 'deploy')
+        if self._task.check_mode and plan['action'] == 'build':
+            return {'changed': True, 'msg': 'check mode: release %s would be recorded, old releases pruned' % plan['release']}
+        run = start['run']
+        branch = inputs['deploy_branch'] or start.get('branch') or 'main'
+        finished = self._module(STEP, {'stage': 'finish', 'deploy_to': inputs['deploy_to'], 'run': run,
+                                       'release': plan['release'], 'branch': branch, 'log_user': run['user'],
+                                       'keep_releases': inputs['deploy_keep_releases'],
+                                       'keep_archives': inputs['deploy_keep_archives']})
+        _run.forget(run)
+        return finished
+
+    def _deploy_failed(self, args):
+        return self._failed(args, 'deploy')
+
+    # --- rollback ----------------------------------------------------------------------------
+
+    def _rollback_inputs(self, read_hooks=True):
+        inputs = _checks.rollback(self._inputs)
+        if read_hooks:
+            self._hooks(inputs)
+        return inputs
+
+    def _rollback_check(self, args):
+        self._rollback_inputs()
+        return {'changed': False, 'msg': 'the input of the rollback is good'}
+
+    def _rollback_starting(self, args):
+        inputs = self._rollback_inputs()
+        batch, play_hosts = self._vars.get('ansible_play_batch') or [], self._vars.get('ansible_play_hosts') or []
+        if len(batch) < len(play_hosts):
+            raise CapstanError('a rollback switches every host at once, but this play runs in serial batches (%d of %d hosts); '
+                               'run it without serial' % (len(batch), len(play_hosts)))
+        run = self._run_for('rollback', inputs)
+        asked = time.time()
+        try:
+            started = self._module(STEP, {'stage': 'rollback_start', 'deploy_to': inputs['deploy_to'], 'run': run,
+                                          'release': inputs['rollback_release'] or None})
+        except CapstanError as error:
+            raise self._refused(error, run)
+        started.update(run=run, time=asked, hosts=list(batch), deploy_to=inputs['deploy_to'])
+        return started
+
+    def _rollback_publishing(self, args):
+        inputs = self._rollback_inputs(read_hooks=False)
+        plan = self._plan(args)
+        start = self._mine(args.get('start'), 'rollback')
+        if start.get('current') == plan['release']:
+            return {'changed': False, 'release': plan['release'], 'msg': 'current already points to release %s' % plan['release']}
+        run = start['run']
+        return self._module(SWAP, {'deploy_to': inputs['deploy_to'], 'release': plan['release'], 'rollback': True,
+                                   'log_user': run['user'], 'run': run['owner']})
+
+    def _rollback_finishing_rollback(self, args):
+        inputs = self._rollback_inputs(read_hooks=False)
+        start = self._mine(args.get('start'), 'rollback')
+        run = start['run']
+        late = any(point in inputs['deploy_hooks'] for point in ROLLBACK_LATE_HOOKS)
+        return self._module(STEP, {'stage': 'rollback_finish', 'deploy_to': inputs['deploy_to'], 'run': run,
+                                   'leaving': start.get('leaving'), 'unlock': not late,
+                                   'keep_releases': inputs['deploy_keep_releases'],
+                                   'keep_archives': inputs['deploy_keep_archives']})
+
+    def _rollback_finished(self, args):
+        inputs = self._rollback_inputs(read_hooks=False)
+        start = self._mine(args.get('start'), 'rollback')
+        if not any(point in inputs['deploy_hooks'] for point in ROLLBACK_LATE_HOOKS):
+            return {'changed': False, 'msg': 'the lock was released with the release the rollback left'}
+        return self._module(STEP, {'stage': 'unlock', 'deploy_to': inputs['deploy_to'], 'run': start['run']})
+
+    def _rollback_failed(self, args):
+        return self._failed(args, 'rollback')
+
+    # --- failure -----------------------------------------------------------------------------
+
+    def _failed(self, args, mode):
+        """Undo this run on this host (one module call), then say what failed and what is left, fleet-wide."""
+        try:
+            inputs = (_checks.deploy if mode == 'deploy' else _checks.rollback)(self._inputs)
+        except CapstanError:
+            inputs = None
+        start = self._mine(args.get('start'), mode)
+        plan = args.get('plan') or {}
+        if not isinstance(plan, dict) or (plan.get('run') or {}).get('owner') != self._identity(mode)['owner']:
+            plan = {}
+        release = plan.get('release') if plan.get('action') in ('build', 'resume', 'rollback') else None
+        outcome = {'notes': []}
+        if start and inputs and not self._task.check_mode:
+            run = start['run']
+            module_args = {'stage': 'abort' if mode == 'deploy' else 'rollback_abort', 'deploy_to': inputs['deploy_to'],
+                           'run': run, 'log_user': run['user']}
+            if mode == 'deploy':
+                module_args.update(release=release, auto_rollback=inputs['deploy_auto_rollback'])
+            try:
+                outcome = self._execute_module(module_name=STEP, module_args=module_args, task_vars=self._vars)
+            except Exception as error:  # the failure path never stops half-way: say what went wrong and carry on
+                outcome = {'failed': True, 'msg': str(error)}
+            if outcome.get('failed') or outcome.get('unreachable'):
+                outcome = {'notes': ['undoing this run here failed too: %s' % self._clean(outcome.get('msg'))]}
+        failure = self._first_failure(args, mode)
+        report = _fleet.failure_report(failure, outcome, self._unreachable(args, plan), (start or {}).get('run') or self._identity(mode),
+                                       (inputs or {}).get('deploy_to') or self._inputs.get('deploy_to'), release, mode)
+        switched = bool(outcome.get('switched_back'))
+        result = {'changed': bool(outcome.get('changed')), 'switched_back': outcome.get('switched_back'),
+                  'report': self._clean(report)}
+        if switched:
+            result['_ansible_notify'] = ['deploy:published', 'deploy:failed']
+        elif outcome.get('changed'):
+            result['_ansible_notify'] = ['deploy:failed']
+        return result
+
+    def _first_failure(self, args, mode):
+        """(host, stage, message) of the failure that sent the run here: this host's own, or another host's."""
+        hostvars = self._vars.get('hostvars') or {}
+        me = self._vars['inventory_hostname']
+        order = [me] + [host for host in (self._vars.get('ansible_play_hosts_all') or []) if host != me]
+        for host in order:
+            try:
+                facts = hostvars[host]
+                result, task = facts.get('ansible_failed_result'), facts.get('ansible_failed_task')
+            except Exception:  # a host whose variables cannot be read: look at the next one
+                continue
+            if isinstance(result, dict) and (result.get('failed') or result.get('unreachable')):
+                name = (task or {}).get('name') or 'a task'
+                return host, name, self._clean(result.get('msg') or result.get('reason') or 'failed')
+        return me, 'an earlier task', 'failed'
+
+    def _unreachable(self, args, plan):
+        """{host: release to line it up with} for hosts of this run that could not be reached."""
+        hostvars = self._vars.get('hostvars') or {}
+        steps = args.get('steps') or []
+        found = {}
+        for host in plan.get('hosts') or self._vars.get('ansible_play_hosts_all') or []:
+            try:
+                facts = hostvars[host]
+                dark = any(isinstance(facts.get(name), dict) and facts.get(name).get('unreachable') for name in steps)
+            except Exception:  # as above
+                continue
+            if dark:
+                found[host] = (plan.get('previous') or {}).get(host)
+        return found

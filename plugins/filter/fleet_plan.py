@@ -1,0 +1,77 @@
+# Copyright (c) 2026, capstan.release contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The fleet's plan for a run, on the controller, from what every host's starting stage found."""
+
+from __future__ import annotations
+
+import os
+
+from ansible_collections.capstan.release.plugins.module_utils import _fleet
+from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+
+# One plan per run and batch in a worker: the role asks for it once per variable it sets.
+_MADE = {}
+
+
+def _starts(start, hostvars, register, later):
+    starts = []
+    for host in start['hosts']:
+        found = hostvars[host][register] if host != start.get('host') else start
+        starts.append((host, found))
+    for item in later or []:
+        if isinstance(item, dict) and item.get('item') and 'run' in item:
+            starts.append((item['item'], item))
+    return starts
+
+
+def _earlier_plan(start, hostvars, hosts_all, plan_var):
+    """The plan an earlier serial batch of this run made (it is kept on the hosts of that batch)."""
+    for host in hosts_all or []:
+        if host in start['hosts']:
+            continue
+        try:
+            plan = hostvars[host].get(plan_var)
+        except Exception:  # a host whose variables cannot be read: look at the next one
+            continue
+        if isinstance(plan, dict) and (plan.get('run') or {}).get('owner') == start['run']['owner'] and plan.get('action'):
+            return plan
+    return None
+
+
+def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', later=None, hosts_all=None, plan_var='deploy__plan'):
+    """The plan every host of the batch computes alike from the batch's starts (see _fleet.deploy_plan, rollback_plan).
+
+    Never raises: a refusal is a plan with ``action: refuse`` and ``msg``, which the next
+    stage fails with on every host (a filter error would reach the operator as a templating error).
+    """
+    if not isinstance(start, dict) or start.get('failed') or 'run' not in start:
+        return {'action': 'refuse', 'msg': 'this host did not start this run'}
+    key = (start['run']['owner'], tuple(start['hosts']), start.get('time'), flow)
+    if key in _MADE:
+        return _MADE[key]
+    try:
+        starts = _starts(start, hostvars, register, later)
+        owners = set(found.get('run', {}).get('owner') for _host, found in starts)
+        if len(owners) != 1:
+            raise CapstanError('the hosts of this batch did not all start the same run; start again')
+        earlier = _earlier_plan(start, hostvars, hosts_all, plan_var) if flow == 'deploy' else None
+        if earlier:
+            plan = _fleet.continuing(earlier, starts, start.get('what'))
+        elif flow == 'deploy':
+            plan = _fleet.deploy_plan(starts, start.get('override') or '', start.get('what') or 'the source')
+        else:
+            plan = _fleet.rollback_plan(starts)
+    except CapstanError as error:
+        plan = {'action': 'refuse', 'msg': str(error)}
+    plan['run'] = start['run']
+    if plan.get('release'):
+        plan['release_path'] = os.path.join(start['deploy_to'], 'releases', plan['release'])
+    _MADE.clear()
+    _MADE[key] = plan
+    return plan
+
+
+class FilterModule(object):
+    def filters(self):
+        return {'fleet_plan': fleet_plan}

@@ -1,0 +1,185 @@
+# Copyright (c) 2026, capstan.release contributors
+# GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The fleet's decisions, made on the controller from what every host's starting stage found.
+
+Plain functions over plain data, the same on every host that asks (they are evaluated once per
+host, and must agree): the release name for the whole run, whether there is anything to
+deploy, whether an interrupted run is finished instead, where a rollback goes, and what to
+tell the operator when a run fails (with the command that brings a host that could not be
+reached back in line).
+
+A host's start (``starts``: a list of ``(host, start)`` pairs in play order) is what
+_stages.start_deploy or start_rollback returned, plus ``run`` (the run's identity) and
+``time`` (when the controller asked, seconds since the epoch).
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from ansible_collections.capstan.release.plugins.module_utils import _releases
+from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+
+SWAPPABLE = ('finished', 'successful')
+
+
+def _hosts(starts):
+    return [host for host, _start in starts]
+
+
+def _listing(pairs):
+    """``abc on host1, host2; def on host3`` for {value: [hosts]}."""
+    return '; '.join('%s on %s' % (value if value else 'nothing', ', '.join(hosts)) for value, hosts in pairs)
+
+
+def _group(starts, key):
+    groups = []
+    for host, start in starts:
+        value = start.get(key)
+        for entry in groups:
+            if entry[0] == value:
+                entry[1].append(host)
+                break
+        else:
+            groups.append((value, [host]))
+    return groups
+
+
+def _when(starts):
+    """One moment for the whole run: the latest time a host was asked (so every host computes the same name)."""
+    moment = max(float(start.get('time') or 0) for _host, start in starts)
+    return datetime.datetime.fromtimestamp(moment, datetime.timezone.utc) if moment else None
+
+
+def _view(start, name):
+    for view in start.get('views') or []:
+        if view.get('name') == name:
+            return view
+    return None
+
+
+def resumable(starts, revision):
+    """The release an interrupted deploy of ``revision`` left to finish, or None.
+
+    That is the release current points to where a run stopped after the switch (current
+    holds ``revision`` but its deploy was never recorded), or else the newest release of
+    the fleet; it qualifies only when it is the newest release of every host and is
+    finished there with ``revision`` (so nothing is half-built anywhere).
+    """
+    unrecorded = set(start['current'] for _host, start in starts if start.get('status') == 'unrecorded')
+    if len(unrecorded) > 1:
+        return None
+    newest = [start.get('newest') for _host, start in starts]
+    candidate = unrecorded.pop() if unrecorded else (newest[0] if newest and len(set(newest)) == 1 else None)
+    if candidate is None:
+        return None
+    for _host, start in starts:
+        view = _view(start, candidate)
+        if start.get('newest') != candidate or view is None or view.get('state') not in SWAPPABLE \
+                or view.get('revision') != revision:
+            return None
+    if all(start.get('status') == 'live' for _host, start in starts):
+        return None
+    return candidate
+
+
+def deploy_plan(starts, override='', what='the source'):
+    """The deploy the fleet makes: ``{'action': 'noop' | 'resume' | 'build', 'release': name, ...}``.
+
+    ``noop``: every host already runs the revision, recorded complete. ``resume``: finish the
+    release an interrupted run left (see resumable). ``build``: a new release, named once for
+    every host: ``override`` (deploy_release_name) or the UTC time, strictly newer than every
+    host's newest release. Raises CapstanError when the hosts resolve ``what`` to different
+    revisions or ``override`` is not newer than every host's releases.
+    """
+    if not starts:
+        raise CapstanError('no host to deploy to')
+    revisions = _group(starts, 'revision')
+    if len(revisions) > 1:
+        raise CapstanError('%s resolves to different revisions on the hosts (%s); every host must deploy the same revision'
+                           % (what, _listing(revisions)))
+    revision = revisions[0][0]
+    plan = {'revision': revision, 'hosts': _hosts(starts),
+            'previous': dict((host, start.get('current')) for host, start in starts)}
+    if all(start.get('status') == 'live' for _host, start in starts):
+        currents = set(start.get('current') for _host, start in starts)
+        plan.update(action='noop', release=currents.pop() if len(currents) == 1 else None)
+        return plan
+    candidate = resumable(starts, revision)
+    if candidate and (not override or override == candidate):
+        plan.update(action='resume', release=candidate)
+        return plan
+    newest = [start.get('newest') for _host, start in starts if start.get('newest')]
+    if override:
+        behind = [(host, start['newest']) for host, start in starts if start.get('newest') and start['newest'] >= override]
+        if behind:
+            raise CapstanError('deploy_release_name %s is not newer than every release on the hosts (%s); a new release '
+                               'needs a name greater than all of them' % (override, ', '.join('%s on %s' % (name, host)
+                                                                                           for host, name in behind)))
+        plan.update(action='build', release=override)
+        return plan
+    plan.update(action='build', release=_releases.next_release_name(newest, now=_when(starts)))
+    return plan
+
+
+def continuing(plan, starts, what='the source'):
+    """The plan of the first serial batch, for a later batch: refused when this batch resolved another revision."""
+    revisions = _group(starts, 'revision')
+    if len(revisions) > 1 or revisions[0][0] != plan['revision']:
+        raise CapstanError('%s changed between serial batches: the first batch deployed revision %s, this batch resolves '
+                           '%s; no host of this batch deploys' % (what, plan['revision'], _listing(revisions)))
+    return dict(plan, hosts=_hosts(starts))
+
+
+def rollback_plan(starts):
+    """Where the fleet rolls back: every host must go to the same release.
+
+    ``noop`` when every host is there already with nothing left to archive.
+    """
+    if not starts:
+        raise CapstanError('no host to roll back')
+    targets = _group(starts, 'release')
+    if len(targets) > 1:
+        raise CapstanError('the hosts would roll back to different releases (%s): their histories differ; name one with '
+                           '-e rollback_release=<name>' % _listing(targets))
+    return {'action': 'noop' if all(start.get('noop') for _host, start in starts) else 'rollback',
+            'release': targets[0][0], 'hosts': _hosts(starts),
+            'previous': dict((host, start.get('current')) for host, start in starts),
+            'leaving': dict((host, start.get('leaving')) for host, start in starts)}
+
+
+def line_up_command(run, deploy_to, release, host):
+    """The command that brings ``host`` back in line with the fleet on ``release`` once it can be reached."""
+    inventory = ' '.join('-i %s' % source for source in run.get('inventory') or [])
+    return ('ansible-playbook capstan.release.rollback %s -e deploy_to=%s -e rollback_release=%s -e deploy_break_lock=true '
+            '--limit %s' % (inventory, deploy_to, release, host)).replace('  ', ' ')
+
+
+def failure_report(failure, outcome, unreachable, run, deploy_to, release, mode='deploy'):
+    """The message a host of a failed run shows: what failed where, what this host did about it, what is left.
+
+    ``failure``: (host, stage, message) of the first failure found; ``outcome``: what this
+    host's failed stage did (see _stages.abort_deploy); ``unreachable``: {host: the release
+    to line it up with, or None} for hosts that could not be reached.
+    """
+    host, stage, message = failure
+    what = 'deploy of release %s' % release if mode == 'deploy' and release else mode
+    parts = ['%s failed on %s at %s: %s' % (what, host, stage, message)]
+    if outcome.get('switched_back'):
+        parts.append('current went back to release %s here' % outcome['switched_back'])
+    elif release and outcome.get('current') == release:
+        parts.append('current still points to release %s here' % release)
+    elif mode == 'deploy':
+        parts.append('nothing was published here')
+    if outcome.get('archive'):
+        parts.append('release %s was archived as %s and removed' % (release, outcome['archive']))
+    parts.extend(outcome.get('notes') or [])
+    for name, target in sorted(unreachable.items()):
+        if target:
+            parts.append('%s could not be reached and may still run another release and hold the lock: to bring it in line, '
+                         'run `%s`' % (name, line_up_command(run, deploy_to, target, name)))
+        else:
+            parts.append('%s could not be reached and may still hold the lock: once it is back, re-run with '
+                         '-e deploy_break_lock=true' % name)
+    return '; '.join(parts)
