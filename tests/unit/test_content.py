@@ -16,8 +16,12 @@ import urllib.request
 
 import pytest
 
-from ansible_collections.capstan.release.plugins.module_utils import _content
 from ansible_collections.capstan.release.plugins.module_utils import _steps
+from ansible_collections.capstan.release.plugins.module_utils._content import archive_source
+from ansible_collections.capstan.release.plugins.module_utils._content import builds
+from ansible_collections.capstan.release.plugins.module_utils._content import git_source
+from ansible_collections.capstan.release.plugins.module_utils._content import manifests
+from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 
 from conftest import read, write
@@ -42,12 +46,12 @@ def ino(path):
 
 def deploy_copy(deploy_to, name, src, live=True):
     """What the copy strategy does for one host: plan, bundle of the missing, build, finish, switch."""
-    manifest = _content.scan_source(str(src))
+    manifest = manifests.scan_source(str(src))
     _steps.prepare_release(deploy_to, name)
-    planned = _content.plan(deploy_to, manifest, name)
+    planned = plans.plan(deploy_to, manifest, name)
     bundle = os.path.join(os.path.dirname(deploy_to), 'bundle-%s.tar.gz' % name)
-    _content.write_bundle(str(src), manifest, planned['missing'], bundle)
-    built = _content.build(deploy_to, name, manifest, bundle=bundle, revision=planned['revision'])
+    plans.write_bundle(str(src), manifest, planned['missing'], bundle)
+    built = builds.build(deploy_to, name, manifest, bundle=bundle, revision=planned['revision'])
     _steps.finish_release(deploy_to, name, built['revision'])
     if live:
         _steps.swap_current(deploy_to, name)
@@ -64,7 +68,7 @@ def release(deploy_to, name, *parts):
 
 def test_a_directory_manifest_lists_files_dirs_empty_dirs_and_symlinks_with_modes(tmp_path):
     src = make_app(tmp_path / 'app')
-    manifest = _content.scan_source(src)
+    manifest = manifests.scan_source(src)
     by_path = dict((entry['path'], entry) for entry in manifest)
     assert [entry['path'] for entry in manifest] == sorted(by_path)
     assert by_path['bin/run']['mode'] == 0o755 and by_path['public/app.js']['mode'] == 0o644
@@ -73,7 +77,7 @@ def test_a_directory_manifest_lists_files_dirs_empty_dirs_and_symlinks_with_mode
     assert by_path['tmp/cache'] == {'path': 'tmp/cache', 'type': 'dir', 'mode': 0o755}
     assert by_path['index'] == {'path': 'index', 'type': 'symlink', 'target': 'public/index.html'}
     assert by_path['log/.keep']['size'] == 0
-    assert _content.summary(manifest) == {'files': 4, 'dirs': 5, 'symlinks': 1, 'bytes': 12 + 15 + 19}
+    assert manifests.summary(manifest) == {'files': 4, 'dirs': 5, 'symlinks': 1, 'bytes': 12 + 15 + 19}
 
 
 def test_a_tarball_of_the_same_content_has_the_same_digest(tmp_path):
@@ -81,7 +85,7 @@ def test_a_tarball_of_the_same_content_has_the_same_digest(tmp_path):
     tarball = str(tmp_path / 'app.tar.gz')
     with tarfile.open(tarball, 'w:gz') as tar:
         tar.add(src, arcname='.')
-    assert _content.digest(_content.scan_source(tarball)) == _content.digest(_content.scan_source(src))
+    assert manifests.digest(manifests.scan_source(tarball)) == manifests.digest(manifests.scan_source(src))
 
 
 def test_a_tarball_without_directory_members_gets_its_parents_as_0755_dirs(tmp_path):
@@ -90,7 +94,7 @@ def test_a_tarball_without_directory_members_gets_its_parents_as_0755_dirs(tmp_p
         info = tarfile.TarInfo('./a/b/c.txt')
         info.size, info.mode = 2, 0o640
         tar.addfile(info, io.BytesIO(b'hi'))
-    manifest = _content.scan_source(tarball)
+    manifest = manifests.scan_source(tarball)
     assert [(e['path'], e['type'], e['mode']) for e in manifest] == [
         ('a', 'dir', 0o755), ('a/b', 'dir', 0o755), ('a/b/c.txt', 'file', 0o640)]
 
@@ -98,7 +102,7 @@ def test_a_tarball_without_directory_members_gets_its_parents_as_0755_dirs(tmp_p
 @pytest.mark.parametrize('change', ['content', 'mode', 'symlink', 'empty dir', 'rename'])
 def test_the_digest_counts_contents_modes_symlinks_and_empty_dirs(tmp_path, change):
     src = make_app(tmp_path / 'app')
-    before = _content.digest(_content.scan_source(src))
+    before = manifests.digest(manifests.scan_source(src))
     if change == 'content':
         write(os.path.join(src, 'public', 'app.js'), 'console.log(2)\n')
     elif change == 'mode':
@@ -110,29 +114,29 @@ def test_the_digest_counts_contents_modes_symlinks_and_empty_dirs(tmp_path, chan
         os.mkdir(os.path.join(src, 'tmp', 'pids'))
     else:
         os.rename(os.path.join(src, 'public', 'app.js'), os.path.join(src, 'public', 'main.js'))
-    assert _content.digest(_content.scan_source(src)) != before
+    assert manifests.digest(manifests.scan_source(src)) != before
 
 
 def test_a_source_given_as_a_symlink_to_a_directory_is_read_through_it(tmp_path, deploy_to):
     src = make_app(tmp_path / 'app')
     os.symlink(src, str(tmp_path / 'build'))
-    assert _content.scan_source(str(tmp_path / 'build')) == _content.scan_source(src)
+    assert manifests.scan_source(str(tmp_path / 'build')) == manifests.scan_source(src)
     _planned, built = deploy_copy(deploy_to, '20260101000000', str(tmp_path / 'build'))
     assert built['written'] == 3
 
 
 def test_the_digest_ignores_times(tmp_path):
     src = make_app(tmp_path / 'app')
-    before = _content.digest(_content.scan_source(src))
+    before = manifests.digest(manifests.scan_source(src))
     os.utime(os.path.join(src, 'public', 'app.js'), (1000000000, 1000000000))
-    assert _content.digest(_content.scan_source(src)) == before
+    assert manifests.digest(manifests.scan_source(src)) == before
 
 
 def test_a_fifo_in_the_source_is_refused(tmp_path):
     src = make_app(tmp_path / 'app')
     os.mkfifo(os.path.join(src, 'public', 'pipe'))
     with pytest.raises(CapstanError, match='deploy_src holds public/pipe, which is not a file, directory or symlink'):
-        _content.scan_source(src)
+        manifests.scan_source(src)
 
 
 @pytest.mark.parametrize('target', ['/etc/passwd', '../../outside', 'public/../../../x'])
@@ -140,22 +144,22 @@ def test_a_symlink_pointing_outside_the_release_is_refused(tmp_path, target):
     src = make_app(tmp_path / 'app')
     os.symlink(target, os.path.join(src, 'public', 'escape'))
     with pytest.raises(CapstanError, match='symlink public/escape -> .* points outside the release'):
-        _content.scan_source(src)
+        manifests.scan_source(src)
 
 
 def test_a_symlink_climbing_up_but_staying_inside_is_kept(tmp_path):
     src = make_app(tmp_path / 'app')
     os.symlink('../bin/run', os.path.join(src, 'public', 'run'))
-    assert {'path': 'public/run', 'type': 'symlink', 'target': '../bin/run'} in _content.scan_source(src)
+    assert {'path': 'public/run', 'type': 'symlink', 'target': '../bin/run'} in manifests.scan_source(src)
 
 
 def test_a_source_that_is_neither_a_directory_nor_a_tarball_is_refused(tmp_path):
     write(tmp_path / 'notes.txt', 'x')
     with pytest.raises(CapstanError, match='deploy_src must be a directory or a tarball'):
-        _content.scan_source(str(tmp_path / 'notes.txt'))
+        manifests.scan_source(str(tmp_path / 'notes.txt'))
     write(tmp_path / 'fake.tar.gz', 'not a tarball')
     with pytest.raises(CapstanError, match='is not a readable tarball'):
-        _content.scan_source(str(tmp_path / 'fake.tar.gz'))
+        manifests.scan_source(str(tmp_path / 'fake.tar.gz'))
 
 
 def tar_with(path, *members):
@@ -193,22 +197,22 @@ def tar_with(path, *members):
 def test_unsafe_tarball_members_are_refused(tmp_path, members, message):
     tarball = tar_with(tmp_path / 'bad.tar', *members)
     with pytest.raises(CapstanError, match=message):
-        _content.scan_source(tarball)
+        manifests.scan_source(tarball)
 
 
 def test_a_hard_link_member_is_a_file_with_its_target_content(tmp_path):
     tarball = tar_with(tmp_path / 'links.tar', ('a', 'file', 'same'), ('b', 'link', 'a'))
-    by_path = dict((e['path'], e) for e in _content.scan_source(tarball))
+    by_path = dict((e['path'], e) for e in manifests.scan_source(tarball))
     assert by_path['b']['type'] == 'file' and by_path['b']['sha256'] == by_path['a']['sha256']
 
 
 def test_check_manifest_refuses_a_file_under_a_missing_parent_and_bad_shas():
     with pytest.raises(CapstanError, match='parent a is missing'):
-        _content.check_manifest([{'path': 'a/b', 'type': 'dir', 'mode': 0o755}])
+        manifests.check_manifest([{'path': 'a/b', 'type': 'dir', 'mode': 0o755}])
     with pytest.raises(CapstanError, match='needs a size and a sha256'):
-        _content.check_manifest([{'path': 'f', 'type': 'file', 'mode': 0o644, 'size': 1, 'sha256': 'nope'}])
+        manifests.check_manifest([{'path': 'f', 'type': 'file', 'mode': 0o644, 'size': 1, 'sha256': 'nope'}])
     with pytest.raises(CapstanError, match='permission number'):
-        _content.check_manifest([{'path': 'd', 'type': 'dir', 'mode': 'rwx'}])
+        manifests.check_manifest([{'path': 'd', 'type': 'dir', 'mode': 'rwx'}])
 
 
 # --- building releases ---------------------------------------------------------------------------
@@ -228,7 +232,7 @@ def test_a_first_build_writes_everything_with_modes_symlinks_empty_dirs_and_time
     assert os.listdir(os.path.join(root, 'tmp', 'cache')) == []
     assert os.path.getsize(os.path.join(root, 'log', '.keep')) == 0
     stored = json.loads(read(built['manifest_path']))
-    assert stored['revision'] == built['revision'] == _content.digest(_content.scan_source(src))
+    assert stored['revision'] == built['revision'] == manifests.digest(manifests.scan_source(src))
     assert read(os.path.join(root, 'REVISION')) == built['revision'] + '\n'
 
 
@@ -284,7 +288,7 @@ def test_a_release_without_manifest_is_hashed_at_the_same_paths(tmp_path, deploy
     src = make_app(tmp_path / 'app')
     cap = release(deploy_to, '20251231000000')
     os.makedirs(cap)
-    for entry in _content.scan_source(src):
+    for entry in manifests.scan_source(src):
         path = os.path.join(cap, entry['path'])
         if entry['type'] == 'dir':
             os.makedirs(path, exist_ok=True)
@@ -314,9 +318,9 @@ def test_check_mode_reports_what_would_be_sent_and_changes_nothing(tmp_path, dep
     src = make_app(tmp_path / 'app')
     deploy_copy(deploy_to, '20260101000000', src)
     write(os.path.join(src, 'public', 'app.js'), 'console.log(2)\n')
-    manifest = _content.scan_source(src)
+    manifest = manifests.scan_source(src)
     before = sorted(os.listdir(os.path.join(deploy_to, 'releases')))
-    result = _content.build(deploy_to, '20260101000001', manifest, check=True)
+    result = builds.build(deploy_to, '20260101000001', manifest, check=True)
     assert (result['changed'], result['linked'], result['sent']) == (True, 2, 1)
     assert sorted(os.listdir(os.path.join(deploy_to, 'releases'))) == before
 
@@ -335,29 +339,29 @@ def test_manifests_of_releases_that_are_gone_are_removed(tmp_path, deploy_to):
 def test_a_build_refuses_a_release_that_is_finished_or_holds_content(tmp_path, deploy_to):
     src = make_app(tmp_path / 'app')
     deploy_copy(deploy_to, '20260101000000', src)
-    manifest = _content.scan_source(src)
+    manifest = manifests.scan_source(src)
     with pytest.raises(CapstanError, match='release 20260101000000 is successful'):
-        _content.build(deploy_to, '20260101000000', manifest)
+        builds.build(deploy_to, '20260101000000', manifest)
     _steps.prepare_release(deploy_to, '20260101000001')
     write(release(deploy_to, '20260101000001', 'stray'), 'x')
     with pytest.raises(CapstanError, match='already holds content'):
-        _content.build(deploy_to, '20260101000001', manifest)
+        builds.build(deploy_to, '20260101000001', manifest)
 
 
 def test_a_manifest_crosses_as_json_and_comes_back_the_same(tmp_path, deploy_to):
-    manifest = _content.scan_source(make_app(tmp_path / 'app'))
-    text = _content.dump_manifest(manifest)
-    assert _content.load_manifest(text) == manifest
-    assert _content.plan(deploy_to, text)['revision'] == _content.digest(manifest)
+    manifest = manifests.scan_source(make_app(tmp_path / 'app'))
+    text = manifests.dump_manifest(manifest)
+    assert manifests.load_manifest(text) == manifest
+    assert plans.plan(deploy_to, text)['revision'] == manifests.digest(manifest)
     with pytest.raises(CapstanError, match='manifest must be a list of entries or that list as JSON'):
-        _content.load_manifest('[{"path": ')
+        manifests.load_manifest('[{"path": ')
 
 
 def test_a_bundle_whose_content_does_not_match_the_manifest_is_refused(tmp_path, deploy_to):
     src = make_app(tmp_path / 'app')
-    manifest = _content.scan_source(src)
+    manifest = manifests.scan_source(src)
     _steps.prepare_release(deploy_to, '20260101000000')
-    planned = _content.plan(deploy_to, manifest, '20260101000000')
+    planned = plans.plan(deploy_to, manifest, '20260101000000')
     bundle = str(tmp_path / 'forged.tar')
     with tarfile.open(bundle, 'w') as tar:
         for sha in planned['missing']:
@@ -365,23 +369,23 @@ def test_a_bundle_whose_content_does_not_match_the_manifest_is_refused(tmp_path,
             info.size = 4
             tar.addfile(info, io.BytesIO(b'evil'))
     with pytest.raises(CapstanError, match='does not match its manifest'):
-        _content.build(deploy_to, '20260101000000', manifest, bundle=bundle)
+        builds.build(deploy_to, '20260101000000', manifest, bundle=bundle)
 
 
 def test_a_revision_other_than_the_manifest_digest_is_refused(tmp_path, deploy_to):
     src = make_app(tmp_path / 'app')
     _steps.prepare_release(deploy_to, '20260101000000')
     with pytest.raises(CapstanError, match='not the revision'):
-        _content.build(deploy_to, '20260101000000', _content.scan_source(src), revision='0' * 64)
+        builds.build(deploy_to, '20260101000000', manifests.scan_source(src), revision='0' * 64)
 
 
 def test_a_source_changed_after_its_manifest_fails_the_bundle(tmp_path):
     src = make_app(tmp_path / 'app')
-    manifest = _content.scan_source(src)
+    manifest = manifests.scan_source(src)
     write(os.path.join(src, 'public', 'app.js'), 'console.log(3)\n')
     shas = [e['sha256'] for e in manifest if e['type'] == 'file' and e['size']]
     with pytest.raises(CapstanError, match='changed while it was being deployed'):
-        _content.write_bundle(src, manifest, shas, str(tmp_path / 'bundle.tar.gz'))
+        plans.write_bundle(src, manifest, shas, str(tmp_path / 'bundle.tar.gz'))
 
 
 def test_a_bundle_from_a_tarball_source_builds_the_same_release(tmp_path, deploy_to):
@@ -390,7 +394,7 @@ def test_a_bundle_from_a_tarball_source_builds_the_same_release(tmp_path, deploy
     with tarfile.open(tarball, 'w:gz') as tar:
         tar.add(src, arcname='.')
     _planned, built = deploy_copy(deploy_to, '20260101000000', tarball)
-    assert built['revision'] == _content.digest(_content.scan_source(src))
+    assert built['revision'] == manifests.digest(manifests.scan_source(src))
     assert os.readlink(release(deploy_to, '20260101000000', 'index')) == 'public/index.html'
     assert read(release(deploy_to, '20260101000000', 'bin', 'run')) == '#!/bin/sh\necho run\n'
 
@@ -417,12 +421,12 @@ def test_build_from_tar_links_what_earlier_releases_hold(tmp_path, deploy_to):
     with tarfile.open(tarball, 'w') as tar:
         tar.add(src, arcname='.')
     _steps.prepare_release(deploy_to, '20260101000000')
-    first = _content.build_from_tar(deploy_to, '20260101000000', tarball, revision='r1')
+    first = builds.build_from_tar(deploy_to, '20260101000000', tarball, revision='r1')
     _steps.finish_release(deploy_to, '20260101000000', 'r1')
     _steps.swap_current(deploy_to, '20260101000000')
     assert first['written'] == 3 and first['linked'] == 0
     _steps.prepare_release(deploy_to, '20260101000001')
-    second = _content.build_from_tar(deploy_to, '20260101000001', tarball, revision='r1')
+    second = builds.build_from_tar(deploy_to, '20260101000001', tarball, revision='r1')
     assert second['written'] == 0 and second['linked'] == 3
     assert ino(release(deploy_to, '20260101000000', 'bin', 'run')) == ino(release(deploy_to, '20260101000001', 'bin', 'run'))
 
@@ -431,7 +435,7 @@ def test_build_from_tar_writes_nothing_outside_the_release(tmp_path, deploy_to):
     tarball = tar_with(tmp_path / 'evil.tar', ('ok', 'file', 'x'), ('../../evil', 'file', 'x'))
     _steps.prepare_release(deploy_to, '20260101000000')
     with pytest.raises(CapstanError, match='path with ".."'):
-        _content.build_from_tar(deploy_to, '20260101000000', tarball)
+        builds.build_from_tar(deploy_to, '20260101000000', tarball)
     assert os.listdir(release(deploy_to, '20260101000000')) == []
     assert not os.path.exists(os.path.join(deploy_to, 'evil'))
 
@@ -478,48 +482,48 @@ def shas(origin):
 
 def test_git_resolves_branches_tags_shas_and_the_default_branch(deploy_to, origin):
     known = shas(origin)
-    head = _content.resolve_git(runner, deploy_to, origin, '')
+    head = git_source.resolve_git(runner, deploy_to, origin, '')
     assert (head['revision'], head['branch'], head['revision_time'], head['changed']) == (known['main'], 'main', '1700000100', True)
     assert os.path.isdir(os.path.join(deploy_to, 'repo', 'objects'))
-    assert _content.resolve_git(runner, deploy_to, origin, 'v1')['revision'] == known['v1']
-    assert _content.resolve_git(runner, deploy_to, origin, 'next')['branch'] == 'next'
-    again = _content.resolve_git(runner, deploy_to, origin, known['v1'][:10])
+    assert git_source.resolve_git(runner, deploy_to, origin, 'v1')['revision'] == known['v1']
+    assert git_source.resolve_git(runner, deploy_to, origin, 'next')['branch'] == 'next'
+    again = git_source.resolve_git(runner, deploy_to, origin, known['v1'][:10])
     assert (again['revision'], again['changed']) == (known['v1'], False)
 
 
 def test_git_fetches_new_commits_into_the_mirror(deploy_to, origin):
-    _content.resolve_git(runner, deploy_to, origin, 'main')
+    git_source.resolve_git(runner, deploy_to, origin, 'main')
     repo = origin[len('file://'):]
     write(os.path.join(repo, 'new.txt'), 'new\n')
     git(repo, 'add', 'new.txt')
     git(repo, 'commit', '-q', '-m', 'three')
-    assert _content.resolve_git(runner, deploy_to, origin, 'main')['revision'] == git(repo, 'rev-parse', 'main')
+    assert git_source.resolve_git(runner, deploy_to, origin, 'main')['revision'] == git(repo, 'rev-parse', 'main')
 
 
 def test_git_refuses_an_unknown_version_and_option_like_input(deploy_to, origin):
     with pytest.raises(CapstanError, match="deploy_version 'nope' is not a branch, tag or commit of file://"):
-        _content.resolve_git(runner, deploy_to, origin, 'nope')
+        git_source.resolve_git(runner, deploy_to, origin, 'nope')
     with pytest.raises(CapstanError, match='deploy_version must be a branch, tag or commit sha'):
-        _content.resolve_git(runner, deploy_to, origin, '--upload-pack=touch /tmp/x')
+        git_source.resolve_git(runner, deploy_to, origin, '--upload-pack=touch /tmp/x')
     with pytest.raises(CapstanError, match='deploy_repo_url must be the URL of a git repository'):
-        _content.resolve_git(runner, deploy_to, '--upload-pack=x', 'main')
+        git_source.resolve_git(runner, deploy_to, '--upload-pack=x', 'main')
     with pytest.raises(CapstanError, match='deploy_repo_url: git clone failed'):
-        _content.resolve_git(runner, deploy_to + '2', 'file:///nonexistent/repo', 'main')
+        git_source.resolve_git(runner, deploy_to + '2', 'file:///nonexistent/repo', 'main')
 
 
 def test_git_check_mode_asks_the_remote_and_leaves_no_mirror(deploy_to, origin):
     known = shas(origin)
-    result = _content.resolve_git(runner, deploy_to, origin, 'v1', check=True)
+    result = git_source.resolve_git(runner, deploy_to, origin, 'v1', check=True)
     assert result['revision'] == known['v1']
-    assert _content.resolve_git(runner, deploy_to, origin, '', check=True)['branch'] == 'main'
+    assert git_source.resolve_git(runner, deploy_to, origin, '', check=True)['branch'] == 'main'
     assert not os.path.exists(deploy_to)
 
 
 def test_git_exports_the_commit_without_dot_git_and_links_unchanged_files(deploy_to, origin):
     known = shas(origin)
-    _content.resolve_git(runner, deploy_to, origin, 'v1')
+    git_source.resolve_git(runner, deploy_to, origin, 'v1')
     _steps.prepare_release(deploy_to, '20260101000000')
-    first = _content.build_from_git(runner, deploy_to, '20260101000000', known['v1'])
+    first = git_source.build_from_git(runner, deploy_to, '20260101000000', known['v1'])
     _steps.finish_release(deploy_to, '20260101000000', known['v1'])
     _steps.swap_current(deploy_to, '20260101000000')
     root = release(deploy_to, '20260101000000')
@@ -530,7 +534,7 @@ def test_git_exports_the_commit_without_dot_git_and_links_unchanged_files(deploy
     assert os.readlink(os.path.join(root, 'index')) == 'public/index.html'
     assert first['written'] == 3
     _steps.prepare_release(deploy_to, '20260101000001')
-    second = _content.build_from_git(runner, deploy_to, '20260101000001', known['main'])
+    second = git_source.build_from_git(runner, deploy_to, '20260101000001', known['main'])
     assert (second['written'], second['linked']) == (1, 2)
     new = release(deploy_to, '20260101000001')
     assert ino(os.path.join(root, 'bin', 'run')) == ino(os.path.join(new, 'bin', 'run'))
@@ -572,34 +576,34 @@ def opener(url):
 
 def test_archive_from_a_path_resolves_to_its_sha256(deploy_to, archive):
     path, sha = archive
-    result = _content.resolve_archive(deploy_to, path, 'sha256:' + sha)
+    result = archive_source.resolve_archive(deploy_to, path, 'sha256:' + sha)
     assert (result['revision'], result['archive'], result['changed']) == (sha, path, False)
-    assert _content.resolve_archive(deploy_to, 'file://' + path)['revision'] == sha
+    assert archive_source.resolve_archive(deploy_to, 'file://' + path)['revision'] == sha
 
 
 def test_archive_with_a_bad_checksum_or_missing_path_is_refused(deploy_to, archive, http_root):
     path, _sha = archive
     with pytest.raises(CapstanError, match='deploy_src_checksum sha256:0000 does not match'):
-        _content.resolve_archive(deploy_to, path, 'sha256:0000')
+        archive_source.resolve_archive(deploy_to, path, 'sha256:0000')
     with pytest.raises(CapstanError, match='deploy_src_checksum must be <algorithm>:<hex digest>'):
-        _content.resolve_archive(deploy_to, path, 'crc32:abcd')
+        archive_source.resolve_archive(deploy_to, path, 'crc32:abcd')
     with pytest.raises(CapstanError, match='deploy_src /nope.tgz is not a file on this host'):
-        _content.resolve_archive(deploy_to, '/nope.tgz')
+        archive_source.resolve_archive(deploy_to, '/nope.tgz')
     with pytest.raises(CapstanError, match='deploy_src_checksum sha256:0000 does not match'):
-        _content.resolve_archive(deploy_to, http_root + '/app-1.tar.gz', 'sha256:0000', opener=opener)
+        archive_source.resolve_archive(deploy_to, http_root + '/app-1.tar.gz', 'sha256:0000', opener=opener)
     assert os.listdir(os.path.join(deploy_to, '.capstan', 'downloads')) == []
     with pytest.raises(CapstanError, match='could not be downloaded on this host: HTTP Error 404'):
-        _content.resolve_archive(deploy_to, http_root + '/missing.tar.gz', opener=opener)
+        archive_source.resolve_archive(deploy_to, http_root + '/missing.tar.gz', opener=opener)
 
 
 def test_archive_from_a_url_is_downloaded_into_the_tree_checked_built_and_removed(deploy_to, archive, http_root):
     _path, sha = archive
     url = http_root + '/app-1.tar.gz'
-    resolved = _content.resolve_archive(deploy_to, url, 'sha256:' + sha, opener=opener)
+    resolved = archive_source.resolve_archive(deploy_to, url, 'sha256:' + sha, opener=opener)
     assert resolved['archive'] == os.path.join(deploy_to, '.capstan', 'downloads', sha + '.archive')
     assert os.path.isfile(resolved['archive']) and resolved['changed']
     _steps.prepare_release(deploy_to, '20260101000000')
-    built = _content.build_from_archive(deploy_to, '20260101000000', url, sha, opener=opener)
+    built = archive_source.build_from_archive(deploy_to, '20260101000000', url, sha, opener=opener)
     assert built['written'] == 3
     assert read(release(deploy_to, '20260101000000', 'public', 'index.html')) == '<h1>v1</h1>\n'
     assert os.listdir(os.path.join(deploy_to, '.capstan', 'downloads')) == []
@@ -608,39 +612,39 @@ def test_archive_from_a_url_is_downloaded_into_the_tree_checked_built_and_remove
 def test_archive_already_live_keeps_no_download_and_a_build_downloads_again(deploy_to, archive, http_root):
     _path, sha = archive
     url = http_root + '/app-1.tar.gz'
-    _content.resolve_archive(deploy_to, url, opener=opener)
+    archive_source.resolve_archive(deploy_to, url, opener=opener)
     _steps.prepare_release(deploy_to, '20260101000000')
-    _content.build_from_archive(deploy_to, '20260101000000', url, sha, opener=opener)
+    archive_source.build_from_archive(deploy_to, '20260101000000', url, sha, opener=opener)
     _steps.finish_release(deploy_to, '20260101000000', sha)
     _steps.swap_current(deploy_to, '20260101000000')
-    again = _content.resolve_archive(deploy_to, url, opener=opener)
+    again = archive_source.resolve_archive(deploy_to, url, opener=opener)
     assert (again['changed'], again['archive']) == (False, None)
     assert os.listdir(os.path.join(deploy_to, '.capstan', 'downloads')) == []
     _steps.prepare_release(deploy_to, '20260101000001')
-    rebuilt = _content.build_from_archive(deploy_to, '20260101000001', url, sha, opener=opener)
+    rebuilt = archive_source.build_from_archive(deploy_to, '20260101000001', url, sha, opener=opener)
     assert rebuilt['linked'] == 3 and rebuilt['written'] == 0
 
 
 def test_archive_check_mode_keeps_no_download_and_creates_nothing(deploy_to, archive, http_root):
     _path, sha = archive
-    result = _content.resolve_archive(deploy_to, http_root + '/app-1.tar.gz', opener=opener, check=True)
+    result = archive_source.resolve_archive(deploy_to, http_root + '/app-1.tar.gz', opener=opener, check=True)
     assert (result['revision'], result['changed'], result['archive']) == (sha, True, None)
     assert not os.path.exists(deploy_to)
     os.makedirs(os.path.join(deploy_to, '.capstan', 'downloads'))
-    assert _content.resolve_archive(deploy_to, http_root + '/app-1.tar.gz', opener=opener, check=True)['revision'] == sha
+    assert archive_source.resolve_archive(deploy_to, http_root + '/app-1.tar.gz', opener=opener, check=True)['revision'] == sha
     assert os.listdir(os.path.join(deploy_to, '.capstan', 'downloads')) == []
 
 
 def test_archive_that_is_not_a_tarball_is_refused(deploy_to, tmp_path):
     write(tmp_path / 'fake.tgz', 'hello')
     with pytest.raises(CapstanError, match='not a readable tarball'):
-        _content.resolve_archive(deploy_to, str(tmp_path / 'fake.tgz'))
+        archive_source.resolve_archive(deploy_to, str(tmp_path / 'fake.tgz'))
 
 
 def test_archive_changed_since_it_was_resolved_is_refused(deploy_to, archive):
     path, sha = archive
     _steps.prepare_release(deploy_to, '20260101000000')
     with pytest.raises(CapstanError, match='changed since the deploy started'):
-        _content.build_from_archive(deploy_to, '20260101000000', path, 'f' * 64)
+        archive_source.build_from_archive(deploy_to, '20260101000000', path, 'f' * 64)
     assert os.listdir(release(deploy_to, '20260101000000')) == []
-    assert _content.build_from_archive(deploy_to, '20260101000000', path, sha)['written'] == 3
+    assert archive_source.build_from_archive(deploy_to, '20260101000000', path, sha)['written'] == 3
