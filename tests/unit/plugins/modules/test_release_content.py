@@ -11,8 +11,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.modules import release_content
-
-from conftest import read, run_module, write
+from ansible_collections.capstan.release.tests.unit.helpers import read, run_module, write
 
 
 def app(root):
