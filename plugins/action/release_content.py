@@ -15,7 +15,8 @@ import tempfile
 
 from ansible.plugins.action import ActionBase
 
-from ansible_collections.capstan.release.plugins.module_utils import _content
+from ansible_collections.capstan.release.plugins.module_utils._content import manifests
+from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 from ansible_collections.capstan.release.plugins.plugin_utils import _transfer
 
@@ -50,14 +51,14 @@ class ActionModule(ActionBase):
         src = os.path.realpath(os.path.expanduser(src))
         step = args.get('step', 'build')
         manifest = args.get('manifest')
-        manifest = _content.load_manifest(manifest) if manifest is not None else _content.scan_source(src)
-        revision = _content.digest(manifest)
+        manifest = manifests.load_manifest(manifest) if manifest is not None else manifests.scan_source(src)
+        revision = manifests.digest(manifest)
         if step == 'resolve':
-            return dict(_content.summary(manifest), changed=False, revision=revision, manifest=_content.dump_manifest(manifest))
+            return dict(manifests.summary(manifest), changed=False, revision=revision, manifest=manifests.dump_manifest(manifest))
         if args.get('revision') not in (None, revision):
             raise CapstanError('deploy_src %s has digest %s, not the revision %s this deploy resolved' % (src, revision, args['revision']))
         module_args = dict((key, value) for key, value in args.items() if key in ('deploy_to', 'release'))
-        module_args.update(strategy='copy', manifest=_content.dump_manifest(manifest), revision=revision)
+        module_args.update(strategy='copy', manifest=manifests.dump_manifest(manifest), revision=revision)
         planned = self._execute_module(module_name=MODULE, module_args=dict(module_args, step='plan'), task_vars=task_vars)
         if planned.get('failed') or step == 'plan':
             return planned
@@ -71,7 +72,7 @@ class ActionModule(ActionBase):
             if planned['missing']:
                 fd, bundle = tempfile.mkstemp(prefix='capstan-bundle-%d-' % os.getppid(), suffix='.tar.gz')
                 os.close(fd)
-                _content.write_bundle(src, manifest, planned['missing'], bundle)
+                plans.write_bundle(src, manifest, planned['missing'], bundle)
                 _transfer.deliver(self, bundle, module_args)
             built = self._execute_module(module_name=MODULE, module_args=dict(module_args, step='build'), task_vars=task_vars)
         finally:

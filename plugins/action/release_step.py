@@ -19,7 +19,8 @@ import time
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.capstan.release.plugins.module_utils import _checks
-from ansible_collections.capstan.release.plugins.module_utils import _content
+from ansible_collections.capstan.release.plugins.module_utils._content import manifests
+from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.module_utils import _fleet
 from ansible_collections.capstan.release.plugins.module_utils import _secrets
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
@@ -115,10 +116,10 @@ class ActionModule(ActionBase):
         src = os.path.realpath(os.path.expanduser(inputs['deploy_src']))
 
         def scan():
-            manifest = _content.scan_source(src)
-            return {'manifest': _content.dump_manifest(manifest), 'revision': _content.digest(manifest)}
+            manifest = manifests.scan_source(src)
+            return {'manifest': manifests.dump_manifest(manifest), 'revision': manifests.digest(manifest)}
 
-        made = _run.once(os.path.join(_run.run_dir(run), 'manifest-%s.json' % _content.digest([{'path': src}])[:16]), scan)
+        made = _run.once(os.path.join(_run.run_dir(run), 'manifest-%s.json' % manifests.digest([{'path': src}])[:16]), scan)
         return made['manifest'], made['revision']
 
     def _refused(self, error, run):
@@ -193,8 +194,8 @@ class ActionModule(ActionBase):
             missing = _run.load(run, 'missing-%s.json' % self._vars['inventory_hostname'], [])
             if missing and plan['action'] == 'build' and not self._task.check_mode:
                 src = os.path.realpath(os.path.expanduser(inputs['deploy_src']))
-                bundle = _run.make_file_once(_run.bundle_path(run, missing), lambda path: _content.write_bundle(
-                    src, _content.load_manifest(manifest), missing, path))
+                bundle = _run.make_file_once(_run.bundle_path(run, missing), lambda path: plans.write_bundle(
+                    src, manifests.load_manifest(manifest), missing, path))
                 _transfer.deliver(self, bundle, module_args)
         elif strategy == 'git':
             module_args['repo_url'] = inputs['deploy_repo_url']

@@ -54,6 +54,13 @@ def temp_leftovers(folder, names=None):
     return found
 
 
+def write_all(fd, data):
+    """Write every byte of ``data`` to file descriptor ``fd`` (os.write may write fewer than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def _temp_name(path, tag):
     return os.path.join(os.path.dirname(path), '.%s.%s-%d' % (os.path.basename(path), tag, os.getpid()))
 

@@ -17,7 +17,10 @@ from __future__ import annotations
 
 import os
 
-from ansible_collections.capstan.release.plugins.module_utils import _content
+from ansible_collections.capstan.release.plugins.module_utils._content import archive_source
+from ansible_collections.capstan.release.plugins.module_utils._content import builds
+from ansible_collections.capstan.release.plugins.module_utils._content import git_source
+from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _lock
@@ -93,15 +96,15 @@ def start_deploy(deploy_to, run, strategy, revision=None, manifest=None, src=Non
     _releases.next_release_name(snapshot.releases)  # a tree whose newest name has no successor is refused now
     result = {'changed': False, 'exists': snapshot.exists, 'foreign': snapshot.foreign}
     if strategy == 'git':
-        resolved = _content.resolve_git(runner, deploy_to, repo_url, version, check=True)
+        resolved = git_source.resolve_git(runner, deploy_to, repo_url, version, check=True)
         revision = resolved['revision']
         result.update(branch=resolved['branch'])
     elif strategy == 'archive':
-        resolved = _content.resolve_archive(deploy_to, src, checksum, opener=opener, check=check)
+        resolved = archive_source.resolve_archive(deploy_to, src, checksum, opener=opener, check=check)
         revision = resolved['revision']
     status = live_status(snapshot, revision)
     if strategy == 'copy' and status != 'live':
-        planned = _content.plan(deploy_to, manifest)
+        planned = plans.plan(deploy_to, manifest)
         result.update(missing=planned['missing'], sent=planned['sent'], sent_bytes=planned['sent_bytes'],
                       linked=planned['linked'])
     locked, broken = False, {}
@@ -142,19 +145,6 @@ def check_free_space(tree, need, margin_mb):
     return free
 
 
-def _git_bytes(runner, tree, sha):
-    """Bytes of the files of commit ``sha`` (the tarball git archive writes is about as big)."""
-    rc, out, _err = runner(['git', 'ls-tree', '-r', '-l', '--full-tree', sha], tree.repo)
-    if rc != 0:
-        return 0
-    total = 0
-    for line in out.splitlines():
-        fields = line.split(None, 4)
-        if len(fields) >= 4 and fields[3].isdigit():
-            total += int(fields[3])
-    return total
-
-
 def build_release(deploy_to, run, name, strategy, revision, linked_dirs=None, linked_files=None, manifest=None,
                   bundle=None, sent_bytes=0, src=None, checksum=None, repo_url=None, margin_mb=64, runner=None,
                   opener=None, check=False):
@@ -178,11 +168,11 @@ def build_release(deploy_to, run, name, strategy, revision, linked_dirs=None, li
     revision_time = None
     if strategy == 'git' and not check:
         _take_lock(tree, run, check)
-        _content.update_mirror(runner, deploy_to, repo_url)
-        revision_time = _content.commit_time(runner, deploy_to, revision)
-        need = 2 * _git_bytes(runner, tree, revision)
+        git_source.update_mirror(runner, deploy_to, repo_url)
+        revision_time = git_source.commit_time(runner, deploy_to, revision)
+        need = 2 * git_source.content_bytes(runner, deploy_to, revision)
     elif strategy == 'archive':
-        need = _content.archive_bytes(deploy_to, src, revision)
+        need = archive_source.content_bytes(deploy_to, src, revision)
     else:
         need = sent_bytes
     check_free_space(tree, need, margin_mb)
@@ -190,11 +180,11 @@ def build_release(deploy_to, run, name, strategy, revision, linked_dirs=None, li
     prepared = _steps.prepare_release(deploy_to, name, linked_files=linked_files, check=check, run=run['owner'],
                                       linked_dirs=linked_dirs)
     if strategy == 'copy':
-        content = _content.build(deploy_to, name, manifest, bundle=bundle, revision=revision, check=check)
+        content = builds.build(deploy_to, name, manifest, bundle=bundle, revision=revision, check=check)
     elif strategy == 'git':
-        content = _content.build_from_git(runner, deploy_to, name, revision, check=check)
+        content = git_source.build_from_git(runner, deploy_to, name, revision, check=check)
     else:
-        content = _content.build_from_archive(deploy_to, name, src, revision, checksum=checksum, opener=opener, check=check)
+        content = archive_source.build_from_archive(deploy_to, name, src, revision, checksum=checksum, opener=opener, check=check)
     finished = _steps.finish_release(deploy_to, name, revision, revision_time=revision_time, linked_dirs=linked_dirs,
                                      linked_files=linked_files, check=check, run=run['owner'])
     counts = dict((key, content[key]) for key in ('files', 'dirs', 'symlinks', 'bytes', 'linked', 'copied', 'written')
@@ -221,7 +211,7 @@ def finish_deploy(deploy_to, run, name, branch, log_user, keep, keep_archives, c
         pruned = {'changed': False, 'removed': [], 'archives_removed': []}
         warnings.append('old releases of %s were not pruned: %s' % (tree.deploy_to, error))
     if not check:
-        _content.drop_downloads(deploy_to)
+        archive_source.drop_downloads(deploy_to)
     unlocked = _unlock(tree, run, check)
     result = {'changed': succeeded['changed'] or pruned['changed'], 'recorded': True, 'release': name,
               'log_line': succeeded['log_line'], 'removed': pruned['removed'], 'archives_removed': pruned['archives_removed'],

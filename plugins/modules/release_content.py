@@ -285,7 +285,10 @@ import base64
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.capstan.release.plugins.module_utils import _content
+from ansible_collections.capstan.release.plugins.module_utils._content import archive_source
+from ansible_collections.capstan.release.plugins.module_utils._content import builds
+from ansible_collections.capstan.release.plugins.module_utils._content import git_source
+from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 from ansible_collections.capstan.release.plugins.module_utils._module import run_step
 
@@ -312,25 +315,25 @@ def content_step(module, params, check):
         if params['manifest'] is None:
             raise CapstanError('manifest is required for strategy=copy (the action plugin makes it from src)')
         if step == 'plan':
-            return _content.plan(deploy_to, params['manifest'], release)
+            return plans.plan(deploy_to, params['manifest'], release)
         bundle = params['bundle']
         if params['bundle_data']:
             try:
                 bundle = base64.b64decode(params['bundle_data'])
             except (TypeError, ValueError) as error:
                 raise CapstanError('bundle_data must be a base64-encoded tarball: %s' % error)
-        return _content.build(deploy_to, release, params['manifest'], bundle=bundle,
-                              revision=params['revision'], check=check)
+        return builds.build(deploy_to, release, params['manifest'], bundle=bundle,
+                            revision=params['revision'], check=check)
     if step == 'plan':
         raise CapstanError('step=plan is only for strategy=copy')
     if strategy == 'git':
         if step == 'resolve':
-            return _content.resolve_git(runner, deploy_to, params['repo_url'], params['version'], check=check)
-        return _content.build_from_git(runner, deploy_to, release, params['revision'], check=check)
+            return git_source.resolve_git(runner, deploy_to, params['repo_url'], params['version'], check=check)
+        return git_source.build_from_git(runner, deploy_to, release, params['revision'], check=check)
     if step == 'resolve':
-        return _content.resolve_archive(deploy_to, params['src'], params['checksum'], opener=opener, check=check)
-    return _content.build_from_archive(deploy_to, release, params['src'], params['revision'], checksum=params['checksum'],
-                                       opener=opener, check=check)
+        return archive_source.resolve_archive(deploy_to, params['src'], params['checksum'], opener=opener, check=check)
+    return archive_source.build_from_archive(deploy_to, release, params['src'], params['revision'], checksum=params['checksum'],
+                                             opener=opener, check=check)
 
 
 def main():

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from ansible_collections.capstan.release.plugins.module_utils import _content
+from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 
 from conftest import REPO
 from test_flows import PLAYBOOK, Run, current, env, lock_files, ok, play
@@ -87,7 +87,7 @@ def test_copy_sends_only_the_changed_file_and_hard_links_the_rest(fleet, deploy_
     src = make_app(tmp_path / 'app')
     ok(deploy(fleet, deploy_to, deploy_src=src))
     first = current(fleet, deploy_to)
-    assert revisions(fleet, deploy_to) == [_content.digest(_content.scan_source(src))] * 3
+    assert revisions(fleet, deploy_to) == [manifests.digest(manifests.scan_source(src))] * 3
 
     with open(os.path.join(src, 'lib', 'part1', 'file005.txt'), 'w') as handle:
         handle.write('changed\n')
@@ -123,7 +123,7 @@ def test_copy_from_a_tarball_on_the_controller_with_a_bundle_too_big_to_go_inlin
     with tarfile.open(tarball, 'w:gz') as tar:
         tar.add(src, arcname='.')
     ok(deploy(fleet, deploy_to, deploy_src=tarball))
-    assert revisions(fleet, deploy_to) == [_content.digest(_content.scan_source(src))] * 3
+    assert revisions(fleet, deploy_to) == [manifests.digest(manifests.scan_source(src))] * 3
     assert fleet.each('cat %s/current/lib/part3/file007.txt; readlink %s/current/start' % (deploy_to, deploy_to)) == [
         'content of file 7\nbin/run\n'] * 3
     assert fleet.each('sha256sum < %s/current/assets/blob.bin' % deploy_to) == ['%s  -\n' % hashlib.sha256(blob).hexdigest()] * 3

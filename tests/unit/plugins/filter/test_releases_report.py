@@ -12,7 +12,7 @@ from ansible.errors import AnsibleFilterError
 from ansible_collections.capstan.release.plugins.filter import releases_report as plugin
 from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _steps
-from ansible_collections.capstan.release.tests.unit.conftest import deploy
+from ansible_collections.capstan.release.tests.unit.helpers import deploy
 
 A = '20261121221359'
 B = '20261121221404'

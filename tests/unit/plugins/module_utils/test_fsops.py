@@ -11,7 +11,7 @@ import pytest
 
 from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
-from ansible_collections.capstan.release.tests.unit.conftest import read, write
+from ansible_collections.capstan.release.tests.unit.helpers import read, write
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
-from ansible_collections.capstan.release.tests.unit.conftest import deploy, write
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, write
 
 UTC = datetime.timezone.utc
 R1, R2, R3, R4, R5 = '20261121221401', '20261121221402', '20261121221403', '20261121221404', '20261121221405'

@@ -14,7 +14,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.modules import release_dir
-from ansible_collections.capstan.release.tests.unit.conftest import deploy, listing, read, run_module, write
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, listing, read, run_module, write
 
 A, B, C = '20261121221359', '20261121221404', '20261121221410'
 

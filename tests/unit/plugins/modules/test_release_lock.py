@@ -9,9 +9,7 @@ import os
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 from ansible_collections.capstan.release.plugins.modules import release_lock
-from ansible_collections.capstan.release.tests.unit.conftest import deploy
-from ansible_collections.capstan.release.tests.unit.conftest import listing
-from ansible_collections.capstan.release.tests.unit.conftest import run_module
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, listing, run_module
 
 ALICE = dict(owner='run-alice', user='alice', host='ctl01', pid=4242, command='ansible-playbook deploy.yml -i prod')
 BOB = dict(owner='run-bob', user='bob', host='ctl02', pid=77, command='ansible-playbook rollback.yml -i prod')

@@ -12,7 +12,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.modules import release_prune
-from ansible_collections.capstan.release.tests.unit.conftest import deploy, listing, read, run_module, write
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, listing, read, run_module, write
 
 NAMES = ['20261121221401', '20261121221402', '20261121221403', '20261121221404', '20261121221405',
          '20261121221406', '20261121221407']

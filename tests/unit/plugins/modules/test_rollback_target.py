@@ -11,9 +11,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.modules import rollback_target
-from ansible_collections.capstan.release.tests.unit.conftest import deploy
-from ansible_collections.capstan.release.tests.unit.conftest import listing
-from ansible_collections.capstan.release.tests.unit.conftest import run_module
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, listing, run_module
 
 A = '20261121221359'
 B = '20261121221404'

@@ -11,9 +11,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.modules import symlink_swap
-from ansible_collections.capstan.release.tests.unit.conftest import deploy
-from ansible_collections.capstan.release.tests.unit.conftest import listing
-from ansible_collections.capstan.release.tests.unit.conftest import run_module
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, listing, release_path, run_module
 
 A = '20261121221359'
 B = '20261121221404'
@@ -26,10 +24,6 @@ def swap(capfd, deploy_to, release, **args):
 
 def current_of(deploy_to):
     return os.readlink(os.path.join(deploy_to, 'current'))
-
-
-def release_path(deploy_to, name):
-    return os.path.join(deploy_to, 'releases', name)
 
 
 def test_first_swap_makes_current_with_an_absolute_target(capfd, deploy_to):

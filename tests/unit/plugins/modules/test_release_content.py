@@ -7,11 +7,11 @@ import os
 import subprocess
 import tarfile
 
-from ansible_collections.capstan.release.plugins.module_utils import _content
 from ansible_collections.capstan.release.plugins.module_utils import _steps
+from ansible_collections.capstan.release.plugins.module_utils._content import manifests
+from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.modules import release_content
-
-from conftest import read, run_module, write
+from ansible_collections.capstan.release.tests.unit.helpers import read, run_module, write
 
 
 def app(root):
@@ -26,13 +26,13 @@ def run(capfd, **args):
 
 def test_plan_then_build_with_a_bundle(capfd, tmp_path, deploy_to):
     src = app(tmp_path / 'app')
-    manifest = _content.scan_source(src)
+    manifest = manifests.scan_source(src)
     _steps.prepare_release(deploy_to, '20260101000000')
     planned = run(capfd, deploy_to=deploy_to, step='plan', release='20260101000000', manifest=manifest)
     assert (planned['changed'], planned['sent'], planned['linked']) == (False, 2, 0)
     bundle = str(tmp_path / 'bundle.tar.gz')
-    _content.write_bundle(src, manifest, planned['missing'], bundle)
-    built = run(capfd, deploy_to=deploy_to, release='20260101000000', manifest=_content.dump_manifest(manifest), bundle=bundle,
+    plans.write_bundle(src, manifest, planned['missing'], bundle)
+    built = run(capfd, deploy_to=deploy_to, release='20260101000000', manifest=manifests.dump_manifest(manifest), bundle=bundle,
                 revision=planned['revision'], _ansible_diff=True)
     assert built['changed'] and built['written'] == 2
     assert built['invocation']['module_args']['manifest'].endswith('bytes of JSON)')
@@ -41,14 +41,14 @@ def test_plan_then_build_with_a_bundle(capfd, tmp_path, deploy_to):
 
 
 def test_check_mode_build_changes_nothing(capfd, tmp_path, deploy_to):
-    manifest = _content.scan_source(app(tmp_path / 'app'))
+    manifest = manifests.scan_source(app(tmp_path / 'app'))
     result = run(capfd, deploy_to=deploy_to, release='20260101000000', manifest=manifest, _ansible_check_mode=True)
     assert result['changed'] and result['sent'] == 2
     assert not os.path.exists(deploy_to)
 
 
 def test_refusals_are_one_sentence(capfd, tmp_path, deploy_to):
-    manifest = _content.scan_source(app(tmp_path / 'app'))
+    manifest = manifests.scan_source(app(tmp_path / 'app'))
     result = run(capfd, deploy_to=deploy_to, step='resolve', manifest=manifest)
     assert result['failed'] and 'resolves on the controller' in result['msg']
     result = run(capfd, deploy_to=deploy_to, release='20260101000000', manifest=manifest)
@@ -91,17 +91,17 @@ def test_archive_through_the_module(capfd, tmp_path, deploy_to):
 
 def test_a_small_bundle_comes_inline_as_base64(capfd, tmp_path, deploy_to):
     src = app(tmp_path / 'app')
-    manifest = _content.scan_source(src)
+    manifest = manifests.scan_source(src)
     _steps.prepare_release(deploy_to, '20260101000000')
-    planned = run(capfd, deploy_to=deploy_to, step='plan', release='20260101000000', manifest=_content.dump_manifest(manifest))
+    planned = run(capfd, deploy_to=deploy_to, step='plan', release='20260101000000', manifest=manifests.dump_manifest(manifest))
     bundle = str(tmp_path / 'bundle.tar.gz')
-    _content.write_bundle(src, manifest, planned['missing'], bundle)
+    plans.write_bundle(src, manifest, planned['missing'], bundle)
     with open(bundle, 'rb') as handle:
         data = base64.b64encode(handle.read()).decode('ascii')
-    built = run(capfd, deploy_to=deploy_to, release='20260101000000', manifest=_content.dump_manifest(manifest), bundle_data=data)
+    built = run(capfd, deploy_to=deploy_to, release='20260101000000', manifest=manifests.dump_manifest(manifest), bundle_data=data)
     assert built['written'] == 2 and built['invocation']['module_args']['bundle_data'].endswith('bytes of base64)')
     assert read(os.path.join(deploy_to, 'releases', '20260101000000', 'README')) == 'readme\n'
     other = deploy_to + '-other'   # a tree with no earlier release: the bundle must be read
     _steps.prepare_release(other, '20260101000001')
-    bad = run(capfd, deploy_to=other, release='20260101000001', manifest=_content.dump_manifest(manifest), bundle_data='bm90IGEgdGFy')
+    bad = run(capfd, deploy_to=other, release='20260101000001', manifest=manifests.dump_manifest(manifest), bundle_data='bm90IGEgdGFy')
     assert bad['failed'] and bad['msg'].startswith('the bundle (inline) is not a readable tarball')
