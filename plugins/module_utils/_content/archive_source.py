@@ -121,7 +121,7 @@ def content_bytes(deploy_to, src, revision):
     tree = _releases.Tree(deploy_to)
     kind, location = archive_location(src)
     if kind == 'url':
-        location = os.path.join(tree.state_dir, holdings.holdings.DOWNLOADS, '%s.archive' % revision)
+        location = os.path.join(tree.state_dir, holdings.DOWNLOADS, '%s.archive' % revision)
     if not os.path.isfile(location):
         return 0
     tar = manifests.open_tar(location, 'deploy_src %s' % src)
