@@ -13,6 +13,7 @@ controller. The fleet's decisions are in module_utils/_fleet.py; this file only 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import time
 
@@ -119,7 +120,8 @@ class ActionModule(ActionBase):
             manifest = manifests.scan_source(src)
             return {'manifest': manifests.dump_manifest(manifest), 'revision': manifests.digest(manifest)}
 
-        made = _run.once(os.path.join(_run.run_dir(run), 'manifest-%s.json' % manifests.digest([{'path': src}])[:16]), scan)
+        made = _run.once(os.path.join(_run.run_dir(run), 'manifest-%s.json' % hashlib.sha256(src.encode('utf-8')).hexdigest()[:16]),
+                         scan)
         return made['manifest'], made['revision']
 
     def _refused(self, error, run):

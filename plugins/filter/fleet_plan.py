@@ -65,8 +65,9 @@ def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', late
     except CapstanError as error:
         plan = {'action': 'refuse', 'msg': str(error)}
     plan['run'] = start['run']
-    if plan.get('release'):
-        plan['release_path'] = os.path.join(start['deploy_to'], 'releases', plan['release'])
+    for key in ('release', 'revision', 'hosts', 'previous'):
+        plan.setdefault(key, None)
+    plan['release_path'] = os.path.join(start['deploy_to'], 'releases', plan['release']) if plan['release'] else None
     _MADE.clear()
     _MADE[key] = plan
     return plan

@@ -17,6 +17,12 @@ def resolve_hook_files(hooks, search=()):
     return _hooks.resolve(hooks, search)
 
 
+def hook_list(points, hooks, search=()):
+    """The hook files of ``points``, in order, as ``[{'point': ..., 'file': absolute path}]`` (what the roles include)."""
+    files = _hooks.resolve(hooks if isinstance(hooks, dict) else {}, search)['files']
+    return [{'point': point, 'file': path} for point in points or [] for path in files.get(point, [])]
+
+
 class FilterModule(object):
     def filters(self):
-        return {'hook_files': resolve_hook_files}
+        return {'hook_files': resolve_hook_files, 'hook_list': hook_list}
