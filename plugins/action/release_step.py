@@ -213,9 +213,9 @@ class ActionModule(ActionBase):
         start = self._mine(args.get('start'), 'deploy')
         release = plan['release']
         if self._task.check_mode and plan['action'] == 'build':
-            return {'changed': True, 'release': release, 'previous_release': start and start.get('current'),
-                    'msg': 'current would switch from release %s to release %s' % (start and start.get('current'), release),
-                    'diff': {'before': {'current': start and start.get('current')}, 'after': {'current': release}}}
+            switch = 'current would switch from release %s to release %s' % (start.get('current') or 'none', release)
+            return {'changed': True, 'release': release, 'previous_release': start.get('current'), 'msg': switch,
+                    'diff': {'prepared': switch + '\n'}}
         return self._module(SWAP, {'deploy_to': inputs['deploy_to'], 'release': release,
                                    'migrate': inputs['deploy_migrate_current'], 'run': start['run']['owner']})
 

@@ -167,7 +167,7 @@ def failure_report(failure, outcome, unreachable, run, deploy_to, release, mode=
     what = 'deploy of release %s' % release if mode == 'deploy' and release else mode
     parts = ['%s failed on %s at %s: %s' % (what, host, stage, message)]
     if outcome.get('switched_back'):
-        parts.append('current went back to release %s here' % outcome['switched_back'])
+        parts.append('current switched back to release %s here' % outcome['switched_back'])
     elif release and outcome.get('current') == release:
         parts.append('current still points to release %s here' % release)
     elif mode == 'deploy':

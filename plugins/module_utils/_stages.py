@@ -268,7 +268,10 @@ def abort_deploy(deploy_to, run, name, auto_rollback=True, log_user=None, check=
                 current = previous
         if name and created and name in snapshot.releases and current != name:
             state = _releases.Snapshot(tree).states.get(name) if not check else snapshot.states[name]
-            kind = 'rolled_back' if published else 'failed'
+            # A deploy that failed leaves a failed release, even one that went live for a moment;
+            # one that had been recorded complete (an earlier serial batch) was rolled back.
+            recorded = any(event['event'] == 'succeeded' and event['release'] == name for event in events)
+            kind = 'rolled_back' if recorded else 'failed'
             archive, note = _steps.retire(tree, name, state, check, run=run['owner'], kind=kind)
             outcome.update(archive=archive, removed=True, changed=True)
             if note:

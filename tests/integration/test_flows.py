@@ -213,7 +213,7 @@ def test_a_hook_failing_on_one_host_before_publishing_publishes_nowhere(fleet, d
     failures = run.failures()
     assert set(failures) == set(fleet.names), run
     assert 'hook refused release' in failures['host2'] and '(deploy)' in failures['host2']
-    assert all('host2 did not pass' in failures[h] for h in ('host1', 'host3')), failures
+    assert all('failed on host2' in failures[h] for h in ('host1', 'host3')), failures
     assert all('nothing was published' in message for message in failures.values()), failures
 
     assert current(fleet, deploy_to) == before

@@ -51,7 +51,7 @@ def test_a_health_url_failing_on_one_host_switches_every_host_back(fleet, deploy
         failures = run.failures()
         assert set(failures) == set(fleet.names), run
         assert 'Status code was -1' in failures['host2'] and 'Connection refused' in failures['host2'], failures
-        assert all('host2 did not pass healthy' in failures[h] for h in ('host1', 'host3')), failures
+        assert all('failed on host2' in failures[h] for h in ('host1', 'host3')), failures
         assert all('current switched back to release %s' % second[0] in m for m in failures.values()), failures
         assert current(fleet, deploy_to) == second
         assert fleet.each('cat %s/current/public/VERSION' % deploy_to) == ['v2\n'] * 3

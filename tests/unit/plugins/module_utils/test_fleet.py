@@ -1,0 +1,276 @@
+"""_fleet: the fleet's decisions on the controller, from every host's start (plain data in, plain data out)."""
+
+from __future__ import annotations
+
+import calendar
+import datetime
+import shlex
+
+import pytest
+
+from hypothesis import given, strategies as st
+
+from ansible_collections.capstan.release.plugins.module_utils import _fleet
+from ansible_collections.capstan.release.plugins.module_utils import _releases
+from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+
+R1, R2, R3, R4 = '20261121221401', '20261121221402', '20261121221403', '20261121221404'
+# 2026-11-21T22:14:10Z, when the controller asked.
+ASKED = calendar.timegm((2026, 11, 21, 22, 14, 10, 0, 0, 0))
+RUN = {'owner': 'ctl-4242-1-uuid', 'inventory': ['inventory/prod.yml']}
+
+names = st.integers(min_value=0, max_value=40 * 365 * 86400).map(
+    lambda seconds: (datetime.datetime(2000, 1, 1) + datetime.timedelta(seconds=seconds)).strftime('%Y%m%d%H%M%S'))
+
+
+def view(name, state='successful', revision='rev1'):
+    return {'name': name, 'state': state, 'revision': revision}
+
+
+def start(status='other', current=None, newest=None, revision='rev1', views=(), time=ASKED):
+    return {'status': status, 'current': current, 'newest': newest, 'revision': revision, 'views': list(views),
+            'time': time}
+
+
+def live(name, revision='rev1'):
+    return start('live', name, name, revision, [view(name, revision=revision)])
+
+
+def refusal(function, *args, **kwargs):
+    with pytest.raises(CapstanError) as error:
+        function(*args, **kwargs)
+    assert '\n' not in str(error.value)
+    return str(error.value)
+
+
+# deploy_plan: noop
+
+
+def test_noop_when_every_host_runs_the_revision_recorded_complete():
+    plan = _fleet.deploy_plan([('web1', live(R2)), ('web2', live(R2))])
+    assert (plan['action'], plan['release'], plan['revision']) == ('noop', R2, 'rev1')
+    assert plan['hosts'] == ['web1', 'web2'] and plan['previous'] == {'web1': R2, 'web2': R2}
+
+
+def test_one_host_behind_is_no_noop():
+    plan = _fleet.deploy_plan([('web1', live(R2)), ('web2', start('other', R1, R1, views=[view(R1, revision='rev0')]))])
+    assert plan['action'] == 'build' and plan['release'] > R2
+
+
+# deploy_plan: resume
+
+
+def test_resume_the_release_a_run_left_switched_but_unrecorded():
+    switched = start('unrecorded', R2, R2, views=[view(R2, 'finished')])
+    behind = start('other', R1, R2, views=[view(R1, revision='rev0'), view(R2, 'finished')])
+    plan = _fleet.deploy_plan([('web1', switched), ('web2', behind)])
+    assert (plan['action'], plan['release']) == ('resume', R2)
+
+
+def test_resume_a_release_built_everywhere_before_the_switch():
+    built = start('other', R1, R2, views=[view(R1, revision='rev0'), view(R2, 'finished')])
+    plan = _fleet.deploy_plan([('web1', built), ('web2', dict(built))])
+    assert (plan['action'], plan['release']) == ('resume', R2)
+
+
+@pytest.mark.parametrize('other', [
+    start('other', R1, R1, views=[view(R1, revision='rev0')]),                      # never built there
+    start('other', R1, R2, views=[view(R1, revision='rev0'), view(R2, 'unfinished')]),  # half-built there
+    start('other', R1, R2, views=[view(R1, revision='rev0'), view(R2, 'finished', 'rev9')]),  # another revision
+    start('other', R1, R3, views=[view(R1, revision='rev0'), view(R3, 'unfinished')]),  # something newer there
+])
+def test_no_resume_unless_the_release_is_newest_and_finished_with_the_revision_everywhere(other):
+    built = start('other', R1, R2, views=[view(R1, revision='rev0'), view(R2, 'finished')])
+    plan = _fleet.deploy_plan([('web1', built), ('web2', other)])
+    assert plan['action'] == 'build'
+    assert plan['release'] > max(R2, other['newest'])
+
+
+def test_no_resume_of_a_release_that_was_rolled_back():
+    left = start('other', R1, R2, views=[view(R1, revision='rev0'), view(R2, 'rolled_back')])
+    assert _fleet.deploy_plan([('web1', left)])['action'] == 'build'
+
+
+def test_an_override_naming_the_resumable_release_resumes_it():
+    built = start('other', R1, R2, views=[view(R1, revision='rev0'), view(R2, 'finished')])
+    assert _fleet.deploy_plan([('web1', built)], override=R2)['action'] == 'resume'
+
+
+def test_hosts_switched_to_different_unrecorded_releases_are_not_resumed():
+    one = start('unrecorded', R2, R3, views=[view(R2, 'finished'), view(R3, 'finished')])
+    two = start('unrecorded', R3, R3, views=[view(R3, 'finished')])
+    assert _fleet.resumable([('web1', one), ('web2', two)], 'rev1') is None
+
+
+# deploy_plan: build
+
+
+def test_build_names_the_release_by_the_controllers_time():
+    plan = _fleet.deploy_plan([('web1', start()), ('web2', start())])
+    assert (plan['action'], plan['release']) == ('build', '20261121221410')
+
+
+def test_build_takes_the_latest_time_any_host_was_asked():
+    plan = _fleet.deploy_plan([('web1', start(time=ASKED - 5)), ('web2', start(time=ASKED))])
+    assert plan['release'] == '20261121221410'
+
+
+def test_build_with_a_clock_behind_is_still_newer_than_every_hosts_newest():
+    future = '20301231235959'
+    plan = _fleet.deploy_plan([('web1', start('other', R1, R1)), ('web2', start('other', R1, future))])
+    assert plan['release'] == '20310101000000'
+
+
+def test_build_on_a_tree_dated_in_9999_is_one_sentence():
+    assert 'no release name after 99991231235959 fits' in refusal(
+        _fleet.deploy_plan, [('web1', start('other', None, '99991231235959'))])
+
+
+@st.composite
+def fleets(draw):
+    """Hosts with arbitrary newest releases (none resumable), asked at arbitrary times."""
+    count = draw(st.integers(min_value=1, max_value=6))
+    return [('web%d' % index, start('other', None, draw(st.none() | names), 'rev1', [],
+                                    draw(st.integers(min_value=0, max_value=2 * 10 ** 9))))
+            for index in range(count)]
+
+
+@given(fleets(), st.randoms())
+def test_build_name_is_newer_than_every_hosts_newest_and_the_same_whatever_the_order(starts, rng):
+    plan = _fleet.deploy_plan(starts)
+    assert plan['action'] == 'build' and _releases.is_release_name(plan['release'])
+    assert all(plan['release'] > found['newest'] for _host, found in starts if found['newest'])
+    shuffled = list(starts)
+    rng.shuffle(shuffled)
+    assert _fleet.deploy_plan(shuffled)['release'] == plan['release']
+
+
+# deploy_plan: override and refusals
+
+
+def test_override_newer_than_every_host_is_the_release():
+    plan = _fleet.deploy_plan([('web1', start('other', R1, R1)), ('web2', start())], override=R3)
+    assert (plan['action'], plan['release']) == ('build', R3)
+
+
+@given(st.lists(names, min_size=1, max_size=5), names)
+def test_override_is_refused_exactly_when_some_host_has_a_name_as_new(newest, override):
+    starts = [('web%d' % index, start('other', None, name)) for index, name in enumerate(newest)]
+    if override > max(newest):
+        assert _fleet.deploy_plan(starts, override=override)['release'] == override
+    else:
+        assert refusal(_fleet.deploy_plan, starts, override=override).startswith(
+            'deploy_release_name %s is not newer than every release on the hosts' % override)
+
+
+def test_override_refusal_lists_each_host_in_the_way():
+    message = refusal(_fleet.deploy_plan, [('web1', start('other', R3, R3)), ('web2', start('other', R1, R1)),
+                                           ('web3', start('other', R2, R2))], override=R2)
+    assert '(%s on web1, %s on web3)' % (R3, R2) in message
+
+
+def test_hosts_resolving_different_revisions_are_refused_naming_them():
+    message = refusal(_fleet.deploy_plan, [('web1', start(revision='abc')), ('web2', start(revision='def')),
+                                           ('web3', start(revision='abc'))], what="deploy_version 'main' of deploy_repo_url")
+    assert message == ("deploy_version 'main' of deploy_repo_url resolves to different revisions on the hosts "
+                       '(abc on web1, web3; def on web2); every host must deploy the same revision')
+
+
+def test_no_host_is_refused():
+    assert refusal(_fleet.deploy_plan, []) == 'no host to deploy to'
+
+
+# continuing (serial batches)
+
+
+def test_a_later_batch_deploys_the_first_batches_release():
+    plan = _fleet.deploy_plan([('web1', start())])
+    later = _fleet.continuing(plan, [('web2', start()), ('web3', start())])
+    assert (later['release'], later['hosts']) == (plan['release'], ['web2', 'web3'])
+
+
+def test_a_later_batch_resolving_another_revision_is_refused():
+    plan = _fleet.deploy_plan([('web1', start())])
+    message = refusal(_fleet.continuing, plan, [('web2', start(revision='rev2'))], 'deploy_src ./build')
+    assert message.startswith('deploy_src ./build changed between serial batches: the first batch deployed revision rev1')
+    assert message.endswith('no host of this batch deploys')
+
+
+# rollback_plan
+
+
+def rollback_start(release, current, leaving=None, noop=False):
+    return {'release': release, 'current': current, 'leaving': leaving, 'noop': noop}
+
+
+def test_rollback_every_host_to_the_same_release():
+    plan = _fleet.rollback_plan([('web1', rollback_start(R1, R2, R2)), ('web2', rollback_start(R1, R1))])
+    assert (plan['action'], plan['release']) == ('rollback', R1)
+    assert plan['previous'] == {'web1': R2, 'web2': R1} and plan['leaving'] == {'web1': R2, 'web2': None}
+
+
+def test_rollback_is_noop_when_every_host_is_there_with_nothing_to_archive():
+    assert _fleet.rollback_plan([('web1', rollback_start(R1, R1, noop=True))])['action'] == 'noop'
+
+
+def test_rollback_to_different_releases_is_refused():
+    message = refusal(_fleet.rollback_plan, [('web1', rollback_start(R1, R2)), ('web2', rollback_start(R2, R3))])
+    assert message == ('the hosts would roll back to different releases (%s on web1; %s on web2): their histories differ; '
+                       'name one with -e rollback_release=<name>' % (R1, R2))
+
+
+def test_rollback_of_no_host_is_refused():
+    assert refusal(_fleet.rollback_plan, []) == 'no host to roll back'
+
+
+# line_up_command and failure_report
+
+
+def test_line_up_command_is_the_rollback_with_the_lock_broken():
+    assert _fleet.line_up_command(RUN, '/srv/app', R1, 'web2') == (
+        'ansible-playbook capstan.release.rollback -i inventory/prod.yml -e deploy_to=/srv/app -e rollback_release=%s '
+        '-e deploy_break_lock=true --limit web2' % R1)
+
+
+def test_line_up_command_without_an_inventory_source_has_no_double_space():
+    assert '  ' not in _fleet.line_up_command({}, '/srv/app', R1, 'web2')
+
+
+def test_line_up_command_can_be_pasted_into_a_shell_as_it_is():
+    command = _fleet.line_up_command({'inventory': ['/home/ops/my inventory/hosts.yml']}, '/srv/my app', R1, 'web2')
+    argv = shlex.split(command)
+    assert argv[argv.index('-i') + 1] == '/home/ops/my inventory/hosts.yml'
+    assert 'deploy_to=/srv/my app' in argv
+
+
+def test_failure_report_before_publishing():
+    report = _fleet.failure_report(('web2', 'Deploy:updating', 'disk full'), {'archive': '/srv/app/failed-release-%s.tar.gz' % R2},
+                                   {}, RUN, '/srv/app', R2)
+    assert report == ('deploy of release %s failed on web2 at Deploy:updating: disk full; nothing was published here; '
+                      'release %s was archived as /srv/app/failed-release-%s.tar.gz and removed' % (R2, R2, R2))
+
+
+def test_failure_report_says_current_switched_back():
+    report = _fleet.failure_report(('web1', 'Deploy:finishing', 'health check failed'), {'switched_back': R1}, {}, RUN,
+                                   '/srv/app', R2)
+    assert 'current switched back to release %s' % R1 in report
+
+
+def test_failure_report_says_current_still_points_to_the_release():
+    report = _fleet.failure_report(('web1', 'Deploy:finishing', 'x'), {'current': R2, 'notes': ['no previous']}, {}, RUN,
+                                   '/srv/app', R2)
+    assert report.endswith('; current still points to release %s here; no previous' % R2)
+
+
+def test_failure_report_of_a_rollback():
+    report = _fleet.failure_report(('web1', 'Rollback:publishing', 'x'), {}, {}, RUN, '/srv/app', R1, mode='rollback')
+    assert report == 'rollback failed on web1 at Rollback:publishing: x'
+
+
+def test_failure_report_tells_how_to_line_up_an_unreachable_host():
+    report = _fleet.failure_report(('web3', 'Deploy:publishing', 'unreachable'), {'switched_back': R1},
+                                   {'web3': R1, 'web4': None}, RUN, '/srv/app', R2)
+    assert ('web3 could not be reached and may still run another release and hold the lock: to bring it in line, run `%s`'
+            % _fleet.line_up_command(RUN, '/srv/app', R1, 'web3')) in report
+    assert report.endswith('web4 could not be reached and may still hold the lock: once it is back, re-run with '
+                           '-e deploy_break_lock=true')

@@ -1,0 +1,293 @@
+"""How releases leave a tree: retire, prune, the rollback mark, crash leftovers and a full disk (_steps and _fsops)."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import subprocess
+import tarfile
+
+import pytest
+
+from ansible_collections.capstan.release.plugins.module_utils import _fsops
+from ansible_collections.capstan.release.plugins.module_utils import _journal
+from ansible_collections.capstan.release.plugins.module_utils import _releases
+from ansible_collections.capstan.release.plugins.module_utils import _steps
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, release_path, write
+
+NAMES = ['20261121221401', '20261121221402', '20261121221403', '20261121221404', '20261121221405']
+R1, R2, R3, R4, R5 = NAMES
+MIB = 1024 * 1024
+
+
+def tree(deploy_to):
+    return _releases.Tree(deploy_to)
+
+
+def snapshot(deploy_to):
+    return _releases.Snapshot(tree(deploy_to))
+
+
+def events(deploy_to, release=None):
+    return [event['event'] for event in _journal.read_events(tree(deploy_to).journal)
+            if release is None or event['release'] == release]
+
+
+def archives(deploy_to):
+    return sorted(entry for entry in os.listdir(deploy_to) if entry.endswith('.tar.gz'))
+
+
+def unfinished(deploy_to, name, state='failed'):
+    """A release a run left behind: created, and (unless 'unfinished') marked ``state``."""
+    _steps.prepare_release(deploy_to, name)
+    write(release_path(deploy_to, name, 'app.txt'), name)
+    if state != 'unfinished':
+        _journal.append_event(tree(deploy_to).journal, state, name)
+
+
+@contextlib.contextmanager
+def tmpfs(path, size):
+    if os.geteuid() != 0:
+        pytest.skip('mounting a tmpfs needs root')
+    os.makedirs(path, exist_ok=True)
+    subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'size=%s' % size, 'tmpfs', path])
+    try:
+        yield path
+    finally:
+        subprocess.call(['umount', '-l', path])
+
+
+def fill(folder):
+    fd = os.open(os.path.join(folder, 'filler'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while os.write(fd, b'\0' * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+# retire
+
+
+def test_retire_journals_removing_before_the_delete_and_removed_after(deploy_to):
+    deploy(deploy_to, R1)
+    unfinished(deploy_to, R2)
+    archive, note = _steps.retire(tree(deploy_to), R2, 'failed', False, run='r')
+    assert (archive, note) == (os.path.join(deploy_to, 'failed-release-%s.tar.gz' % R2), None)
+    assert events(deploy_to, R2)[-2:] == ['removing', 'removed']
+    assert not os.path.exists(release_path(deploy_to, R2))
+    with tarfile.open(archive) as tar:
+        assert '%s/app.txt' % R2 in tar.getnames()
+
+
+def test_retire_marks_a_release_failed_before_archiving_it(deploy_to):
+    deploy(deploy_to, R1)
+    unfinished(deploy_to, R2, 'unfinished')
+    _steps.retire(tree(deploy_to), R2, 'unfinished', False, kind='failed')
+    assert events(deploy_to, R2) == ['created', 'failed', 'removing', 'removed']
+
+
+def test_retire_in_check_mode_only_names_the_archive(deploy_to):
+    deploy(deploy_to, R1)
+    unfinished(deploy_to, R2)
+    before = events(deploy_to)
+    assert _steps.retire(tree(deploy_to), R2, 'failed', True) == (
+        os.path.join(deploy_to, 'failed-release-%s.tar.gz' % R2), None)
+    assert events(deploy_to) == before and os.path.isdir(release_path(deploy_to, R2))
+
+
+def test_a_release_whose_delete_fails_stays_removing_and_is_never_counted_nor_chosen(deploy_to):
+    deploy(deploy_to, R1)
+    deploy(deploy_to, R2)
+    deploy(deploy_to, R3)
+    with tmpfs(release_path(deploy_to, R2, 'tmp', 'cache'), '1m'):
+        with pytest.raises(OSError) as error:
+            _steps.retire(tree(deploy_to), R2, 'successful', False)
+        assert error.value.errno == errno.EBUSY
+        found = snapshot(deploy_to)
+        assert found.states[R2] == 'removing'
+        assert found.successful() == [R1, R3]
+        assert _releases.rollback_plan(found) == (R1, R3)
+
+
+def test_retire_on_a_full_disk_removes_the_release_without_an_archive(deploy_to):
+    with tmpfs(os.path.dirname(deploy_to), '2m'):
+        deploy(deploy_to, R1)
+        unfinished(deploy_to, R2)
+        with open(release_path(deploy_to, R2, 'random.bin'), 'wb') as handle:
+            handle.write(os.urandom(MIB))
+        fill(os.path.dirname(deploy_to))
+        archive, note = _steps.retire(tree(deploy_to), R2, 'failed', False)
+        assert archive is None
+        assert note.startswith('removed without an archive: no space left for one (')
+        assert not os.path.exists(release_path(deploy_to, R2))
+        assert archives(deploy_to) == [] and _fsops.temp_leftovers(deploy_to) == []
+        assert events(deploy_to, R2)[-2:] == ['removing', 'removed']
+
+
+def test_retire_of_a_half_removed_release_writes_no_archive_again(deploy_to):
+    deploy(deploy_to, R1)
+    unfinished(deploy_to, R2, 'removing')
+    archive, _note = _steps.retire(tree(deploy_to), R2, 'removing', False)
+    assert archive is None and archives(deploy_to) == []
+    assert not os.path.exists(release_path(deploy_to, R2))
+
+
+def test_retire_never_archives_a_half_removed_rolled_back_release_over_its_full_archive(deploy_to):
+    deploy(deploy_to, R1)
+    deploy(deploy_to, R2)
+    _steps.swap_current(deploy_to, R1, rollback=True)
+    full = os.path.join(deploy_to, 'rolled-back-release-%s.tar.gz' % R2)
+    _fsops.archive_dir(release_path(deploy_to, R2), full, R2)
+    _journal.append_event(tree(deploy_to).journal, 'removing', R2)
+    os.unlink(release_path(deploy_to, R2, 'REVISION'))  # the delete had begun
+    _steps.prune(deploy_to, 5, 5, rolled_back=R2)
+    with tarfile.open(full) as tar:
+        assert '%s/REVISION' % R2 in tar.getnames()
+
+
+# swap_current(rollback=True)
+
+
+def test_a_rollback_marks_the_release_it_leaves_rolled_back(deploy_to):
+    deploy(deploy_to, R1)
+    deploy(deploy_to, R2)
+    _steps.swap_current(deploy_to, R1, rollback=True, run='r')
+    found = snapshot(deploy_to)
+    assert (found.current, found.states[R2]) == (R1, 'rolled_back')
+    assert found.successful() == [R1]
+    assert events(deploy_to)[-3:] == ['published', 'rollback', 'rolled_back']
+
+
+def test_a_rollback_forward_marks_nothing(deploy_to):
+    deploy(deploy_to, R1)
+    deploy(deploy_to, R2)
+    _steps.swap_current(deploy_to, R1)
+    _steps.swap_current(deploy_to, R2, rollback=True)
+    assert snapshot(deploy_to).states == {R1: 'successful', R2: 'successful'}
+
+
+def test_a_rolled_back_release_is_never_a_rollback_target_again(deploy_to):
+    for name in (R1, R2, R3):
+        deploy(deploy_to, name)
+    _steps.swap_current(deploy_to, R2, rollback=True)
+    assert _releases.rollback_plan(snapshot(deploy_to)) == (R1, R2)
+    with pytest.raises(Exception) as error:
+        _releases.rollback_plan(snapshot(deploy_to), R3)
+    assert 'is rolled_back, not a release that completed' in str(error.value)
+
+
+# prune
+
+
+def test_prune_writes_no_archive_that_archive_retention_would_delete(deploy_to):
+    unfinished(deploy_to, R1)
+    deploy(deploy_to, R4)
+    unfinished(deploy_to, R5)
+    result = _steps.prune(deploy_to, 5, 0)
+    assert sorted((entry['name'], entry['archive']) for entry in result['removed']) == [(R1, None), (R5, None)]
+    assert archives(deploy_to) == [] and result['archives_removed'] == []
+
+
+def test_prune_archives_only_the_newest_that_retention_keeps(deploy_to):
+    deploy(deploy_to, R1)
+    for name in (R2, R3, R4):
+        unfinished(deploy_to, name)
+    result = _steps.prune(deploy_to, 5, 1)
+    assert [(entry['name'], entry['archive']) for entry in result['removed']] == [
+        (R2, None), (R3, None), (R4, os.path.join(deploy_to, 'failed-release-%s.tar.gz' % R4))]
+    assert archives(deploy_to) == ['failed-release-%s.tar.gz' % R4]
+
+
+def test_prune_writes_no_archive_older_than_the_archives_it_keeps(deploy_to):
+    deploy(deploy_to, R1)
+    unfinished(deploy_to, R2)
+    write(os.path.join(deploy_to, 'failed-release-%s.tar.gz' % R4), 'x')
+    write(os.path.join(deploy_to, 'failed-release-%s.tar.gz' % R5), 'x')
+    result = _steps.prune(deploy_to, 5, 2)
+    assert result['removed'] == [{'name': R2, 'reason': 'failed', 'archive': None}]
+    assert archives(deploy_to) == ['failed-release-%s.tar.gz' % R4, 'failed-release-%s.tar.gz' % R5]
+
+
+def test_prune_goes_on_past_a_release_that_cannot_be_removed_and_warns(deploy_to):
+    for name in NAMES:
+        deploy(deploy_to, name)
+    with tmpfs(release_path(deploy_to, R2, 'tmp', 'cache'), '1m'):
+        result = _steps.prune(deploy_to, 2, 5)
+        assert [entry['name'] for entry in result['removed']] == [R1, R3]
+        assert len(result['warnings']) == 1 and result['warnings'][0].startswith(
+            'release %s could not be removed from %s/releases (' % (R2, deploy_to))
+        assert result['warnings'][0].endswith('it is no longer counted, and the next prune tries again')
+        assert snapshot(deploy_to).successful() == [R4, R5]
+    again = _steps.prune(deploy_to, 2, 5)
+    assert [entry['name'] for entry in again['removed']] == [R2] and 'warnings' not in again
+    assert sorted(os.listdir(tree(deploy_to).releases)) == [R4, R5]
+
+
+def test_prune_removes_the_temp_leftovers_of_crashed_runs_only(deploy_to):
+    deploy(deploy_to, R1)
+    state = tree(deploy_to).state_dir
+    crashed = [os.path.join(deploy_to, '.current.swap-4242'),
+               os.path.join(deploy_to, '.failed-release-%s.tar.gz.partial-17' % R2),
+               os.path.join(deploy_to, '.rolled-back-release-%s.tar.gz.partial-18' % R2),
+               os.path.join(state, '.lock.new-99'), os.path.join(state, '.lock.tmp-98'),
+               os.path.join(state, '.journal.tmp-7')]
+    others = [os.path.join(deploy_to, '.env.tmp-1'), os.path.join(deploy_to, '.current.swap-x'),
+              os.path.join(deploy_to, 'current.swap-1'), os.path.join(state, '.notes.new-3')]
+    for path in crashed + others:
+        write(path, 'x')
+    os.makedirs(os.path.join(deploy_to, '.current.tmp-5'))
+    os.symlink(release_path(deploy_to, R1), os.path.join(deploy_to, '.current.new-6'))
+    result = _steps.prune(deploy_to, 5, 5)
+    assert sorted(result['leftovers_removed']) == sorted(crashed + [os.path.join(deploy_to, '.current.new-6')])
+    assert result['changed'] is True
+    assert not any(os.path.lexists(path) for path in result['leftovers_removed'])
+    assert all(os.path.exists(path) for path in others) and os.path.isdir(os.path.join(deploy_to, '.current.tmp-5'))
+
+
+def test_prune_in_check_mode_removes_no_leftover(deploy_to):
+    deploy(deploy_to, R1)
+    write(os.path.join(deploy_to, '.current.swap-4242'), 'x')
+    assert _steps.prune(deploy_to, 5, 5, check=True)['leftovers_removed'] == [os.path.join(deploy_to, '.current.swap-4242')]
+    assert os.path.exists(os.path.join(deploy_to, '.current.swap-4242'))
+
+
+# _fsops
+
+
+@pytest.mark.parametrize('error, full', [
+    (OSError(errno.ENOSPC, 'No space left on device'), True), (OSError(errno.EDQUOT, 'Disk quota exceeded'), True),
+    (IOError(errno.ENOSPC, 'x'), True), (OSError(errno.EIO, 'I/O error'), False), (OSError('no errno'), False),
+    (ValueError('x'), False), (None, False),
+])
+def test_out_of_space(error, full):
+    assert _fsops.out_of_space(error) is full
+
+
+def test_temp_leftovers_match_the_temp_names_this_module_makes(tmp_path):
+    made = []
+    for name in ('.current.swap-1', '.REVISION.tmp-22', '.lock.new-333', '.a.tar.gz.partial-4'):
+        write(str(tmp_path / name), 'x')
+        made.append(str(tmp_path / name))
+    for name in ('.current.swap-', '.current.swap-1x', 'current.swap-1', '.current.copy-1', '..tmp-1'):
+        write(str(tmp_path / name), 'x')
+    assert _fsops.temp_leftovers(str(tmp_path)) == sorted(made)
+    assert _fsops.temp_leftovers(str(tmp_path), ['current', 'lock']) == [str(tmp_path / '.current.swap-1'),
+                                                                          str(tmp_path / '.lock.new-333')]
+
+
+def test_temp_leftovers_of_a_missing_folder_are_none(tmp_path):
+    assert _fsops.temp_leftovers(str(tmp_path / 'nowhere')) == []
+
+
+def test_the_temp_names_of_replace_symlink_and_archive_dir_are_leftovers_by_their_own_rule(tmp_path):
+    # What a crash in the middle of each would leave has the name temp_leftovers looks for.
+    swap = _fsops._temp_name(str(tmp_path / 'current'), 'swap')
+    partial = _fsops._temp_name(str(tmp_path / ('failed-release-%s.tar.gz' % R1)), 'partial')
+    for path in (swap, partial):
+        write(path, 'x')
+    assert _fsops.temp_leftovers(str(tmp_path), [r'(failed|rolled-back)-release-[0-9]{14}\.tar\.gz', 'current']) == sorted(
+        [swap, partial])
