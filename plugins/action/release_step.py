@@ -72,6 +72,20 @@ class ActionModule(ActionBase):
         run['inventory'] = list(self._vars.get('ansible_inventory_sources') or [])
         return run
 
+    def _host(self):
+        """The host the stage works on: the delegated one when a serial batch reaches the others."""
+        return self._task.delegate_to or self._vars['inventory_hostname']
+
+    def _serial(self):
+        """(earlier hosts, this batch, later hosts) of the play, by play order (serial batches)."""
+        hosts = list(self._vars.get('ansible_play_hosts_all') or [])
+        batch = set(self._vars.get('ansible_play_batch') or [])
+        inside = [index for index, host in enumerate(hosts) if host in batch]
+        if not inside:
+            return [], [], []
+        first, last = inside[0], inside[-1]
+        return hosts[:first], [host for host in hosts if host in batch], hosts[last + 1:]
+
     def _clean(self, text):
         """A message as the operator sees it: URL credentials masked, Ansible's no_log mark replaced by the masked URL."""
         url = self._inputs.get('deploy_repo_url') or self._inputs.get('deploy_src') or ''
@@ -162,7 +176,7 @@ class ActionModule(ActionBase):
             raise self._refused(error, run)
         missing = started.pop('missing', None)
         if missing is not None:
-            _run.store(run, 'missing-%s.json' % self._vars['inventory_hostname'], missing)
+            _run.store(run, 'missing-%s.json' % self._host(), missing)
         override = inputs['deploy_release_name']
         previous = self._vars.get('deploy__plan')
         if isinstance(previous, dict) and previous.get('release') == override and (previous.get('run') or {}).get('owner') != run['owner']:
@@ -193,7 +207,7 @@ class ActionModule(ActionBase):
         if strategy == 'copy':
             manifest, revision = self._manifest(run, inputs)
             module_args.update(manifest=manifest, sent_bytes=start.get('sent_bytes') or 0)
-            missing = _run.load(run, 'missing-%s.json' % self._vars['inventory_hostname'], [])
+            missing = _run.load(run, 'missing-%s.json' % self._host(), [])
             if missing and plan['action'] == 'build' and not self._task.check_mode:
                 src = os.path.realpath(os.path.expanduser(inputs['deploy_src']))
                 bundle = _run.make_file_once(_run.bundle_path(run, missing), lambda path: plans.write_bundle(
@@ -263,12 +277,21 @@ class ActionModule(ActionBase):
             return {'changed': True, 'msg': 'check mode: release %s would be recorded, old releases pruned' % plan['release']}
         run = start['run']
         branch = inputs['deploy_branch'] or start.get('branch') or 'main'
+        last = not self._serial()[2]
         finished = self._module(STEP, {'stage': 'finish', 'deploy_to': inputs['deploy_to'], 'run': run,
                                        'release': plan['release'], 'branch': branch, 'log_user': run['user'],
                                        'keep_releases': inputs['deploy_keep_releases'],
-                                       'keep_archives': inputs['deploy_keep_archives']})
-        _run.forget(run)
+                                       'keep_archives': inputs['deploy_keep_archives'], 'unlock': last})
+        if last:
+            _run.forget(run)
         return finished
+
+    def _deploy_unlock(self, args):
+        """With serial batches, the last batch releases the locks the earlier batches kept."""
+        inputs = self._deploy_inputs(read_hooks=False)
+        plan = args.get('plan') or {}
+        return self._module(STEP, {'stage': 'unlock', 'deploy_to': inputs['deploy_to'],
+                                   'run': plan.get('run') or self._run_for('deploy', inputs)})
 
     def _deploy_failed(self, args):
         return self._failed(args, 'deploy')
@@ -340,13 +363,11 @@ class ActionModule(ActionBase):
         except CapstanError:
             inputs = None
         start = self._mine(args.get('start'), mode)
-        plan = args.get('plan') or {}
-        if not isinstance(plan, dict) or (plan.get('run') or {}).get('owner') != self._identity(mode)['owner']:
-            plan = {}
+        plan = self._find_plan(args.get('plan'), mode)
         release = plan.get('release') if plan.get('action') in ('build', 'resume', 'rollback') else None
         outcome = {'notes': []}
-        if start and inputs and not self._task.check_mode:
-            run = start['run']
+        run = (start or {}).get('run') or plan.get('run') or self._identity(mode)
+        if inputs and not self._task.check_mode:
             module_args = {'stage': 'abort' if mode == 'deploy' else 'rollback_abort', 'deploy_to': inputs['deploy_to'],
                            'run': run, 'log_user': run['user']}
             if mode == 'deploy':
@@ -357,9 +378,14 @@ class ActionModule(ActionBase):
                 outcome = {'failed': True, 'msg': str(error)}
             if outcome.get('failed') or outcome.get('unreachable'):
                 outcome = {'notes': ['undoing this run here failed too: %s' % self._clean(outcome.get('msg'))]}
+        if self._task.delegate_to:
+            return {'changed': bool(outcome.get('changed')), 'switched_back': outcome.get('switched_back'),
+                    'unlocked': outcome.get('unlocked'), 'host': self._host()}
+        others = dict((item.get('host'), item) for item in args.get('others') or [] if isinstance(item, dict) and item.get('host'))
         failure = self._first_failure(args, mode)
-        report = _fleet.failure_report(failure, outcome, self._unreachable(args, plan), (start or {}).get('run') or self._identity(mode),
-                                       (inputs or {}).get('deploy_to') or self._inputs.get('deploy_to'), release, mode)
+        report = _fleet.failure_report(failure, outcome, self._unreachable(args, plan), run,
+                                       (inputs or {}).get('deploy_to') or self._inputs.get('deploy_to'), release, mode,
+                                       others=others)
         switched = bool(outcome.get('switched_back'))
         result = {'changed': bool(outcome.get('changed')), 'switched_back': outcome.get('switched_back'),
                   'report': self._clean(report)}
@@ -368,6 +394,21 @@ class ActionModule(ActionBase):
         elif outcome.get('changed'):
             result['_ansible_notify'] = ['deploy:failed']
         return result
+
+    def _find_plan(self, plan, mode):
+        """This run's plan: the one given, or the one an earlier serial batch left on its hosts; {} when none was made."""
+        owner = self._identity(mode)['owner']
+        if isinstance(plan, dict) and (plan.get('run') or {}).get('owner') == owner:
+            return plan
+        hostvars = self._vars.get('hostvars') or {}
+        for host in self._vars.get('ansible_play_hosts_all') or []:
+            try:
+                found = hostvars[host].get('deploy__plan' if mode == 'deploy' else 'rollback__plan')
+            except Exception:  # a host whose variables cannot be read: look at the next one
+                continue
+            if isinstance(found, dict) and (found.get('run') or {}).get('owner') == owner:
+                return found
+        return {}
 
     def _first_failure(self, args, mode):
         """(host, stage, message) of the failure that sent the run here: this host's own, or another host's."""

@@ -5,9 +5,8 @@
 
 from __future__ import annotations
 
-import os
-
 from ansible_collections.capstan.release.plugins.module_utils import _fleet
+from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 
 # One plan per run and batch in a worker: the role asks for it once per variable it sets.
@@ -67,7 +66,9 @@ def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', late
     plan['run'] = start['run']
     for key in ('release', 'revision', 'hosts', 'previous'):
         plan.setdefault(key, None)
-    plan['release_path'] = os.path.join(start['deploy_to'], 'releases', plan['release']) if plan['release'] else None
+    tree = _releases.Tree(start['deploy_to'], resolve=False)
+    plan['release_path'] = tree.release_path(plan['release']) if plan['release'] else None
+    plan['shared_path'] = tree.shared
     _MADE.clear()
     _MADE[key] = plan
     return plan

@@ -156,7 +156,7 @@ def line_up_command(run, deploy_to, release, host):
             '--limit %s' % (inventory, deploy_to, release, host)).replace('  ', ' ')
 
 
-def failure_report(failure, outcome, unreachable, run, deploy_to, release, mode='deploy'):
+def failure_report(failure, outcome, unreachable, run, deploy_to, release, mode='deploy', others=None):
     """The message a host of a failed run shows: what failed where, what this host did about it, what is left.
 
     ``failure``: (host, stage, message) of the first failure found; ``outcome``: what this
@@ -175,6 +175,9 @@ def failure_report(failure, outcome, unreachable, run, deploy_to, release, mode=
     if outcome.get('archive'):
         parts.append('release %s was archived as %s and removed' % (release, outcome['archive']))
     parts.extend(outcome.get('notes') or [])
+    back = sorted(name for name, other in (others or {}).items() if other.get('switched_back'))
+    if back:
+        parts.append('the earlier batches went back too (%s)' % ', '.join(back))
     for name, target in sorted(unreachable.items()):
         if target:
             parts.append('%s could not be reached and may still run another release and hold the lock: to bring it in line, '

@@ -136,13 +136,14 @@ def normalise_deploy_to(deploy_to, what='deploy_to'):
 class Tree(object):
     """The paths of one deploy tree.
 
-    ``deploy_to`` is normalised first and refused when it is, or resolves through symlinks
-    to, the root directory (the one look at the filesystem this class makes).
+    ``deploy_to`` is normalised first and refused when it is, or (on the host, ``resolve``)
+    resolves through symlinks to, the root directory: the one look at the filesystem this
+    class makes. The controller names paths of a host's tree with ``resolve=False``.
     """
 
-    def __init__(self, deploy_to):
+    def __init__(self, deploy_to, resolve=True):
         self.deploy_to = normalise_deploy_to(deploy_to)
-        if os.path.realpath(self.deploy_to) == '/':
+        if resolve and os.path.realpath(self.deploy_to) == '/':
             raise CapstanError('deploy_to must be a directory below /, got %r, which resolves to /' % (deploy_to,))
         self.releases = os.path.join(self.deploy_to, 'releases')
         self.shared = os.path.join(self.deploy_to, 'shared')

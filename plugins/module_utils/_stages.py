@@ -195,8 +195,9 @@ def build_release(deploy_to, run, name, strategy, revision, linked_dirs=None, li
             'diff': {'before': {'release': None}, 'after': {'release': name, 'revision': revision}}}
 
 
-def finish_deploy(deploy_to, run, name, branch, log_user, keep, keep_archives, check=False):
-    """Record release ``name`` as deployed (journal, revisions.log), prune, release the lock.
+def finish_deploy(deploy_to, run, name, branch, log_user, keep, keep_archives, unlock=True, check=False):
+    """Record release ``name`` as deployed (journal, revisions.log), prune, release the lock (unless told
+    to keep it: serial batches keep theirs until the last batch is done).
 
     What fails after the record (a release that cannot be removed, say) is a warning: the
     deploy is done and stays live.
@@ -212,7 +213,7 @@ def finish_deploy(deploy_to, run, name, branch, log_user, keep, keep_archives, c
         warnings.append('old releases of %s were not pruned: %s' % (tree.deploy_to, error))
     if not check:
         archive_source.drop_downloads(deploy_to)
-    unlocked = _unlock(tree, run, check)
+    unlocked = _unlock(tree, run, check) if unlock else False
     result = {'changed': succeeded['changed'] or pruned['changed'], 'recorded': True, 'release': name,
               'log_line': succeeded['log_line'], 'removed': pruned['removed'], 'archives_removed': pruned['archives_removed'],
               'unlocked': unlocked}
@@ -222,10 +223,12 @@ def finish_deploy(deploy_to, run, name, branch, log_user, keep, keep_archives, c
 
 
 def _unlock(tree, run, check):
-    action, _holder = _lock.plan_release(tree.lock, run['owner'])
-    if action == 'release' and not check:
+    """Release the lock when this run holds it; a lock of another run (or none) is left as it is."""
+    if _lock.read_holder(tree.lock).get('owner') != run['owner']:
+        return False
+    if not check:
         _lock.release(tree.lock, run['owner'])
-    return action == 'release'
+    return True
 
 
 def unlock(deploy_to, run, check=False):

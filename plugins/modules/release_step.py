@@ -126,7 +126,9 @@ options:
     description: With V(rollback_finish), the release the rollback left, archived and removed.
     type: str
   unlock:
-    description: With V(rollback_finish), release the lock too (false when hooks still run under it).
+    description:
+      - With V(finish) and V(rollback_finish), release the lock too; false keeps it (hooks still run
+        under it, or later serial batches are still to come).
     type: bool
     default: true
 extends_documentation_fragment:
@@ -250,7 +252,7 @@ def step(module, params):
                                      margin_mb=params['margin_mb'], runner=runner, opener=opener, check=check, **source)
     if stage == 'finish':
         return _stages.finish_deploy(deploy_to, run, params['release'], params['branch'], params['log_user'],
-                                     params['keep_releases'], params['keep_archives'], check=check)
+                                     params['keep_releases'], params['keep_archives'], unlock=params['unlock'], check=check)
     if stage == 'abort':
         return _stages.abort_deploy(deploy_to, run, params['release'], params['auto_rollback'], params['log_user'], check=check)
     if stage == 'unlock':

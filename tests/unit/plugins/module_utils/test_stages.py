@@ -78,13 +78,6 @@ def deploy_copy(deploy_to, bundles, src, name, run=RUN, keep=5, keep_archives=5)
     return _stages.finish_deploy(deploy_to, run, name, 'main', 'tester', keep, keep_archives)
 
 
-@pytest.fixture
-def bundles(tmp_path):
-    path = tmp_path / 'controller'
-    path.mkdir()
-    return str(path)
-
-
 @contextlib.contextmanager
 def tmpfs(path, size):
     if os.geteuid() != 0:
@@ -135,8 +128,8 @@ def test_start_on_a_missing_tree_takes_no_lock_and_names_every_content_missing(t
     assert not os.path.exists(deploy_to)
 
 
-def test_start_with_work_to_do_locks_the_tree_naming_the_run(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
+def test_start_with_work_to_do_locks_the_tree_naming_the_run(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
     _manifest, started = start_copy(deploy_to, app(tmp_path / 'v2', 'v2'))
     assert (started['status'], started['locked'], started['changed']) == ('other', True, True)
     assert (started['current'], started['newest']) == (R1, R1)
@@ -147,9 +140,9 @@ def test_start_with_work_to_do_locks_the_tree_naming_the_run(tmp_path, bundles, 
         RUN['owner'], 'tester', 'ctl01', 4242, 'deploy')
 
 
-def test_start_of_what_is_live_changes_nothing(tmp_path, bundles, deploy_to):
+def test_start_of_what_is_live_changes_nothing(tmp_path, deploy_to):
     src = app(tmp_path / 'v1')
-    deploy_copy(deploy_to, bundles, src, R1)
+    deploy_copy(deploy_to, tmp_path, src, R1)
     before = listing(deploy_to)
     _manifest, started = start_copy(deploy_to, src, dict(RUN, owner='next-run'))
     assert (started['status'], started['locked'], started['changed']) == ('live', False, False)
@@ -157,9 +150,9 @@ def test_start_of_what_is_live_changes_nothing(tmp_path, bundles, deploy_to):
     assert listing(deploy_to) == before
 
 
-def test_start_is_refused_while_another_run_holds_the_tree(tmp_path, bundles, deploy_to):
+def test_start_is_refused_while_another_run_holds_the_tree(tmp_path, deploy_to):
     src = app(tmp_path / 'v1')
-    deploy_copy(deploy_to, bundles, src, R1)
+    deploy_copy(deploy_to, tmp_path, src, R1)
     start_copy(deploy_to, app(tmp_path / 'v2', 'v2'), OTHER)
     before = listing(deploy_to)
     with pytest.raises(CapstanError) as error:
@@ -171,8 +164,8 @@ def test_start_is_refused_while_another_run_holds_the_tree(tmp_path, bundles, de
     assert listing(deploy_to) == before
 
 
-def test_start_breaking_a_stale_lock_takes_it_and_journals_the_holder(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
+def test_start_breaking_a_stale_lock_takes_it_and_journals_the_holder(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
     start_copy(deploy_to, app(tmp_path / 'v2', 'v2'), OTHER)
     _manifest, started = start_copy(deploy_to, app(tmp_path / 'v2', 'v2'), dict(RUN, **{'break': True}))
     assert started['locked'] and started['broken']['owner'] == OTHER['owner']
@@ -206,8 +199,8 @@ def test_start_refuses_a_tree_whose_newest_release_has_no_successor(tmp_path, de
     assert not os.path.exists(tree(deploy_to).lock)
 
 
-def test_start_in_check_mode_takes_no_lock(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
+def test_start_in_check_mode_takes_no_lock(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
     before = listing(deploy_to)
     _manifest, started = start_copy(deploy_to, app(tmp_path / 'v2', 'v2'), check=True)
     assert started['status'] == 'other'
@@ -226,9 +219,9 @@ def test_start_of_an_archive_resolves_its_sha256(tmp_path, deploy_to):
 # build_release
 
 
-def test_build_makes_a_finished_release_with_its_links_under_the_lock(tmp_path, bundles, deploy_to):
+def test_build_makes_a_finished_release_with_its_links_under_the_lock(tmp_path, deploy_to):
     write(os.path.join(deploy_to, 'shared', 'config', 'database.yml'), 'db\n')
-    started, built = build_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1, linked_dirs=['log'],
+    started, built = build_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1, linked_dirs=['log'],
                                 linked_files=['config/database.yml'])
     assert (built['created'], built['resumed'], built['release'], built['links']) == (True, False, R1, 2)
     assert built['revision'] == started['revision'] and built['need_bytes'] == started['sent_bytes']
@@ -240,9 +233,9 @@ def test_build_makes_a_finished_release_with_its_links_under_the_lock(tmp_path, 
     assert holder(deploy_to)['owner'] == RUN['owner']
 
 
-def test_build_of_a_release_already_finished_with_the_revision_keeps_it(tmp_path, bundles, deploy_to):
+def test_build_of_a_release_already_finished_with_the_revision_keeps_it(tmp_path, deploy_to):
     src = app(tmp_path / 'v1')
-    started, _built = build_copy(deploy_to, bundles, src, R1)
+    started, _built = build_copy(deploy_to, tmp_path, src, R1)
     before = listing(release_path(deploy_to, R1))
     again = _stages.build_release(deploy_to, RUN, R1, 'copy', started['revision'], manifest=manifests.scan_source(src),
                                   margin_mb=0)
@@ -250,11 +243,11 @@ def test_build_of_a_release_already_finished_with_the_revision_keeps_it(tmp_path
     assert listing(release_path(deploy_to, R1)) == before
 
 
-def test_build_refuses_too_little_free_space_before_making_anything(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
+def test_build_refuses_too_little_free_space_before_making_anything(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
     before = listing(deploy_to)
     with pytest.raises(CapstanError) as error:
-        build_copy(deploy_to, bundles, app(tmp_path / 'v2', 'v2'), R2, margin_mb=2 ** 40)
+        build_copy(deploy_to, tmp_path, app(tmp_path / 'v2', 'v2'), R2, margin_mb=2 ** 40)
     assert str(error.value).startswith('not enough free space in %s on this host' % deploy_to)
     assert 'deploy_free_space_margin_mb keeps %d MiB free' % 2 ** 40 in str(error.value)
     assert error.value.details['need_bytes'] == 3 and error.value.details['free_bytes'] > 0
@@ -283,30 +276,30 @@ def test_check_free_space_counts_the_margin(deploy_to):
         _stages.check_free_space(tree(deploy_to), free + MIB, 0)
 
 
-def test_build_refuses_a_linked_file_shared_does_not_hold_before_making_anything(tmp_path, bundles, deploy_to):
+def test_build_refuses_a_linked_file_shared_does_not_hold_before_making_anything(tmp_path, deploy_to):
     with pytest.raises(CapstanError) as error:
-        build_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1, linked_files=['config/master.key'])
+        build_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1, linked_files=['config/master.key'])
     assert str(error.value).startswith('linked_files config/master.key missing from %s/shared' % deploy_to)
     assert not os.path.exists(deploy_to)
 
 
-def test_build_refuses_overlapping_linked_paths(tmp_path, bundles, deploy_to):
+def test_build_refuses_overlapping_linked_paths(tmp_path, deploy_to):
     with pytest.raises(CapstanError) as error:
-        build_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1, linked_dirs=['public', 'public/uploads'])
+        build_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1, linked_dirs=['public', 'public/uploads'])
     assert "linked_dirs overlap: 'public' and 'public/uploads'" in str(error.value)
     assert not os.path.exists(deploy_to)
 
 
-def test_build_refuses_a_tree_another_run_holds(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
+def test_build_refuses_a_tree_another_run_holds(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
     start_copy(deploy_to, app(tmp_path / 'v2', 'v2'), OTHER)
     with pytest.raises(CapstanError) as error:
-        build_copy(deploy_to, bundles, app(tmp_path / 'v2', 'v2'), R2, run=dict(RUN, owner='third'))
+        build_copy(deploy_to, tmp_path, app(tmp_path / 'v2', 'v2'), R2, run=dict(RUN, owner='third'))
     assert 'is locked by mallory' in str(error.value)
 
 
-def test_build_in_check_mode_changes_nothing(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
+def test_build_in_check_mode_changes_nothing(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
     src = app(tmp_path / 'v2', 'v2')
     manifest = manifests.scan_source(src)
     before = listing(deploy_to)
@@ -319,10 +312,10 @@ def test_build_in_check_mode_changes_nothing(tmp_path, bundles, deploy_to):
 # finish_deploy
 
 
-def test_finish_records_the_release_prunes_and_unlocks(tmp_path, bundles, deploy_to):
+def test_finish_records_the_release_prunes_and_unlocks(tmp_path, deploy_to):
     for index, name in enumerate((R1, R2, R3)):
-        deploy_copy(deploy_to, bundles, app(tmp_path / name, 'v%d' % index), name, keep=2)
-    build_copy(deploy_to, bundles, app(tmp_path / 'v4', 'v4'), R4)
+        deploy_copy(deploy_to, tmp_path, app(tmp_path / name, 'v%d' % index), name, keep=2)
+    build_copy(deploy_to, tmp_path, app(tmp_path / 'v4', 'v4'), R4)
     _steps.swap_current(deploy_to, R4, run=RUN['owner'])
     finished = _stages.finish_deploy(deploy_to, RUN, R4, 'main', 'tester', 2, 5)
     assert (finished['recorded'], finished['unlocked'], finished['changed']) == (True, True, True)
@@ -335,17 +328,17 @@ def test_finish_records_the_release_prunes_and_unlocks(tmp_path, bundles, deploy
     assert 'warnings' not in finished
 
 
-def test_finish_twice_changes_nothing_the_second_time(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
+def test_finish_twice_changes_nothing_the_second_time(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
     before = listing(deploy_to)
     again = _stages.finish_deploy(deploy_to, RUN, R1, 'main', 'tester', 5, 5)
     assert again['changed'] is False and again['unlocked'] is False
     assert listing(deploy_to) == before
 
 
-def test_finish_with_a_release_that_cannot_be_removed_is_a_warning_and_stays_live(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
-    build_copy(deploy_to, bundles, app(tmp_path / 'v2', 'v2'), R2)
+def test_finish_with_a_release_that_cannot_be_removed_is_a_warning_and_stays_live(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    build_copy(deploy_to, tmp_path, app(tmp_path / 'v2', 'v2'), R2)
     _steps.swap_current(deploy_to, R2, run=RUN['owner'])
     with tmpfs(release_path(deploy_to, R1, 'tmp', 'busy'), '1m'):
         finished = _stages.finish_deploy(deploy_to, RUN, R2, 'main', 'tester', 1, 5)
@@ -359,9 +352,9 @@ def test_finish_with_a_release_that_cannot_be_removed_is_a_warning_and_stays_liv
 # abort_deploy
 
 
-def test_abort_before_publishing_archives_the_failed_release_and_leaves_current(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
-    build_copy(deploy_to, bundles, app(tmp_path / 'v2', 'v2'), R2)
+def test_abort_before_publishing_archives_the_failed_release_and_leaves_current(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    build_copy(deploy_to, tmp_path, app(tmp_path / 'v2', 'v2'), R2)
     outcome = _stages.abort_deploy(deploy_to, RUN, R2, log_user='tester')
     assert (outcome['switched_back'], outcome['removed'], outcome['unlocked'], outcome['current']) == (None, True, True, R1)
     assert outcome['archive'] == os.path.join(deploy_to, 'failed-release-%s.tar.gz' % R2)
@@ -370,9 +363,9 @@ def test_abort_before_publishing_archives_the_failed_release_and_leaves_current(
     assert events(deploy_to, 'failed', 'removing', 'removed')[-3:] == [('failed', R2), ('removing', R2), ('removed', R2)]
 
 
-def test_abort_after_publishing_switches_back_and_archives_the_failed_release(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
-    build_copy(deploy_to, bundles, app(tmp_path / 'v2', 'v2'), R2)
+def test_abort_after_publishing_switches_back_and_archives_the_failed_release(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    build_copy(deploy_to, tmp_path, app(tmp_path / 'v2', 'v2'), R2)
     _steps.swap_current(deploy_to, R2, run=RUN['owner'])  # then the health check fails
     outcome = _stages.abort_deploy(deploy_to, RUN, R2, log_user='tester')
     assert (outcome['switched_back'], outcome['current'], outcome['removed']) == (R1, R1, True)
@@ -382,9 +375,9 @@ def test_abort_after_publishing_switches_back_and_archives_the_failed_release(tm
     assert outcome['archive'] == os.path.join(deploy_to, 'failed-release-%s.tar.gz' % R2)
 
 
-def test_abort_after_publishing_without_auto_rollback_keeps_current(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
-    build_copy(deploy_to, bundles, app(tmp_path / 'v2', 'v2'), R2)
+def test_abort_after_publishing_without_auto_rollback_keeps_current(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    build_copy(deploy_to, tmp_path, app(tmp_path / 'v2', 'v2'), R2)
     _steps.swap_current(deploy_to, R2, run=RUN['owner'])
     outcome = _stages.abort_deploy(deploy_to, RUN, R2, auto_rollback=False)
     assert (outcome['switched_back'], outcome['removed'], outcome['current']) == (None, False, R2)
@@ -393,17 +386,17 @@ def test_abort_after_publishing_without_auto_rollback_keeps_current(tmp_path, bu
     assert holder(deploy_to) == {}
 
 
-def test_abort_of_the_first_release_after_publishing_has_nowhere_to_go_back(tmp_path, bundles, deploy_to):
-    build_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
+def test_abort_of_the_first_release_after_publishing_has_nowhere_to_go_back(tmp_path, deploy_to):
+    build_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
     _steps.swap_current(deploy_to, R1, run=RUN['owner'])
     outcome = _stages.abort_deploy(deploy_to, RUN, R1)
     assert outcome['notes'] == ['current still points to release %s: there is no previous release to go back to' % R1]
     assert current(deploy_to) == R1
 
 
-def test_abort_never_touches_a_release_another_run_made(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
-    build_copy(deploy_to, bundles, app(tmp_path / 'v2', 'v2'), R2, run=OTHER)
+def test_abort_never_touches_a_release_another_run_made(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    build_copy(deploy_to, tmp_path, app(tmp_path / 'v2', 'v2'), R2, run=OTHER)
     _lock.release(tree(deploy_to).lock, OTHER['owner'])
     outcome = _stages.abort_deploy(deploy_to, RUN, R2)
     assert (outcome['changed'], outcome['removed']) == (False, False)
@@ -415,9 +408,9 @@ def test_abort_on_a_missing_tree_changes_nothing(deploy_to):
     assert not os.path.exists(deploy_to)
 
 
-def test_abort_in_check_mode_changes_nothing(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
-    build_copy(deploy_to, bundles, app(tmp_path / 'v2', 'v2'), R2)
+def test_abort_in_check_mode_changes_nothing(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    build_copy(deploy_to, tmp_path, app(tmp_path / 'v2', 'v2'), R2)
     _steps.swap_current(deploy_to, R2, run=RUN['owner'])
     before = listing(deploy_to)
     outcome = _stages.abort_deploy(deploy_to, RUN, R2, check=True)
@@ -425,13 +418,13 @@ def test_abort_in_check_mode_changes_nothing(tmp_path, bundles, deploy_to):
     assert listing(deploy_to) == before
 
 
-def test_abort_on_a_full_disk_removes_the_release_without_an_archive(tmp_path, bundles, deploy_to):
+def test_abort_on_a_full_disk_removes_the_release_without_an_archive(tmp_path, deploy_to):
     with tmpfs(os.path.dirname(deploy_to), '4m'):
-        deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
+        deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
         big = app(tmp_path / 'v2', 'v2')
         with open(os.path.join(big, 'random.bin'), 'wb') as handle:
             handle.write(os.urandom(MIB))
-        build_copy(deploy_to, bundles, big, R2)
+        build_copy(deploy_to, tmp_path, big, R2)
         fill(os.path.dirname(deploy_to))
         outcome = _stages.abort_deploy(deploy_to, RUN, R2)
         assert (outcome['archive'], outcome['removed'], outcome['unlocked']) == (None, True, True)
@@ -445,13 +438,13 @@ def test_abort_on_a_full_disk_removes_the_release_without_an_archive(tmp_path, b
 # start_rollback, finish_rollback, abort_rollback
 
 
-def three_releases(tmp_path, bundles, deploy_to):
+def three_releases(tmp_path, deploy_to):
     for index, name in enumerate((R1, R2, R3)):
-        deploy_copy(deploy_to, bundles, app(tmp_path / name, 'v%d' % index), name)
+        deploy_copy(deploy_to, tmp_path, app(tmp_path / name, 'v%d' % index), name)
 
 
-def test_start_rollback_locks_the_tree_naming_target_and_leaving(tmp_path, bundles, deploy_to):
-    three_releases(tmp_path, bundles, deploy_to)
+def test_start_rollback_locks_the_tree_naming_target_and_leaving(tmp_path, deploy_to):
+    three_releases(tmp_path, deploy_to)
     started = _stages.start_rollback(deploy_to, ROLLBACK)
     assert (started['release'], started['leaving'], started['current'], started['noop']) == (R2, R3, R3, False)
     assert started['available'] == [R1, R2, R3] and started['completing'] is False
@@ -459,8 +452,8 @@ def test_start_rollback_locks_the_tree_naming_target_and_leaving(tmp_path, bundl
     assert (found['owner'], found['mode'], found['target'], found['leaving']) == (ROLLBACK['owner'], 'rollback', R2, R3)
 
 
-def test_start_rollback_to_a_named_release(tmp_path, bundles, deploy_to):
-    three_releases(tmp_path, bundles, deploy_to)
+def test_start_rollback_to_a_named_release(tmp_path, deploy_to):
+    three_releases(tmp_path, deploy_to)
     started = _stages.start_rollback(deploy_to, ROLLBACK, R1)
     assert (started['release'], started['leaving']) == (R1, R3)
 
@@ -473,16 +466,16 @@ def test_start_rollback_of_a_tree_without_releases_is_refused_before_anything_is
     assert not os.path.exists(deploy_to)
 
 
-def test_start_rollback_with_nothing_earlier_is_refused_and_takes_no_lock(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
+def test_start_rollback_with_nothing_earlier_is_refused_and_takes_no_lock(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
     with pytest.raises(CapstanError) as error:
         _stages.start_rollback(deploy_to, ROLLBACK)
     assert str(error.value).startswith('no earlier release to roll back to in %s' % deploy_to)
     assert holder(deploy_to) == {}
 
 
-def test_breaking_the_lock_of_a_rollback_that_stopped_after_the_switch_completes_it(tmp_path, bundles, deploy_to):
-    three_releases(tmp_path, bundles, deploy_to)
+def test_breaking_the_lock_of_a_rollback_that_stopped_after_the_switch_completes_it(tmp_path, deploy_to):
+    three_releases(tmp_path, deploy_to)
     _stages.start_rollback(deploy_to, ROLLBACK)
     _steps.swap_current(deploy_to, R2, rollback=True, run=ROLLBACK['owner'])  # then the controller died
     again = dict(ROLLBACK, owner='ctl01-5000-1-again', **{'break': True})
@@ -492,15 +485,15 @@ def test_breaking_the_lock_of_a_rollback_that_stopped_after_the_switch_completes
     assert current(deploy_to) == R2  # never one step further back
 
 
-def test_breaking_the_lock_of_a_rollback_that_stopped_before_the_switch_completes_it(tmp_path, bundles, deploy_to):
-    three_releases(tmp_path, bundles, deploy_to)
+def test_breaking_the_lock_of_a_rollback_that_stopped_before_the_switch_completes_it(tmp_path, deploy_to):
+    three_releases(tmp_path, deploy_to)
     _stages.start_rollback(deploy_to, ROLLBACK, R1)
     started = _stages.start_rollback(deploy_to, dict(ROLLBACK, owner='again', **{'break': True}))
     assert (started['completing'], started['release'], started['leaving']) == (True, R1, R3)
 
 
-def test_finish_rollback_archives_the_release_left_and_unlocks(tmp_path, bundles, deploy_to):
-    three_releases(tmp_path, bundles, deploy_to)
+def test_finish_rollback_archives_the_release_left_and_unlocks(tmp_path, deploy_to):
+    three_releases(tmp_path, deploy_to)
     _stages.start_rollback(deploy_to, ROLLBACK)
     _steps.swap_current(deploy_to, R2, rollback=True, run=ROLLBACK['owner'])
     finished = _stages.finish_rollback(deploy_to, ROLLBACK, R3, 5, 5)
@@ -511,8 +504,8 @@ def test_finish_rollback_archives_the_release_left_and_unlocks(tmp_path, bundles
     assert sorted(os.listdir(tree(deploy_to).releases)) == [R1, R2]
 
 
-def test_finish_rollback_can_keep_the_lock_for_late_hooks(tmp_path, bundles, deploy_to):
-    three_releases(tmp_path, bundles, deploy_to)
+def test_finish_rollback_can_keep_the_lock_for_late_hooks(tmp_path, deploy_to):
+    three_releases(tmp_path, deploy_to)
     _stages.start_rollback(deploy_to, ROLLBACK)
     _steps.swap_current(deploy_to, R2, rollback=True, run=ROLLBACK['owner'])
     assert _stages.finish_rollback(deploy_to, ROLLBACK, R3, 5, 5, unlock=False)['unlocked'] is False
@@ -521,8 +514,8 @@ def test_finish_rollback_can_keep_the_lock_for_late_hooks(tmp_path, bundles, dep
     assert holder(deploy_to) == {}
 
 
-def test_completing_a_rollback_whose_removal_stopped_half_way_keeps_the_full_archive(tmp_path, bundles, deploy_to):
-    three_releases(tmp_path, bundles, deploy_to)
+def test_completing_a_rollback_whose_removal_stopped_half_way_keeps_the_full_archive(tmp_path, deploy_to):
+    three_releases(tmp_path, deploy_to)
     _stages.start_rollback(deploy_to, ROLLBACK)
     _steps.swap_current(deploy_to, R2, rollback=True, run=ROLLBACK['owner'])
     archive = os.path.join(deploy_to, 'rolled-back-release-%s.tar.gz' % R3)
@@ -540,8 +533,8 @@ def test_completing_a_rollback_whose_removal_stopped_half_way_keeps_the_full_arc
         assert '%s/public/VERSION' % R3 in tar.getnames()
 
 
-def test_abort_rollback_puts_current_back_and_the_release_left_counts_again(tmp_path, bundles, deploy_to):
-    three_releases(tmp_path, bundles, deploy_to)
+def test_abort_rollback_puts_current_back_and_the_release_left_counts_again(tmp_path, deploy_to):
+    three_releases(tmp_path, deploy_to)
     _stages.start_rollback(deploy_to, ROLLBACK)
     _steps.swap_current(deploy_to, R2, rollback=True, run=ROLLBACK['owner'])
     assert states(deploy_to)[R3] == 'rolled_back'
@@ -552,8 +545,8 @@ def test_abort_rollback_puts_current_back_and_the_release_left_counts_again(tmp_
     assert holder(deploy_to) == {}
 
 
-def test_abort_rollback_before_the_switch_only_unlocks(tmp_path, bundles, deploy_to):
-    three_releases(tmp_path, bundles, deploy_to)
+def test_abort_rollback_before_the_switch_only_unlocks(tmp_path, deploy_to):
+    three_releases(tmp_path, deploy_to)
     _stages.start_rollback(deploy_to, ROLLBACK)
     before = read(tree(deploy_to).revisions_log)
     outcome = _stages.abort_rollback(deploy_to, ROLLBACK)
@@ -564,8 +557,8 @@ def test_abort_rollback_before_the_switch_only_unlocks(tmp_path, bundles, deploy
 # unlock
 
 
-def test_unlock_releases_only_this_runs_lock(tmp_path, bundles, deploy_to):
-    deploy_copy(deploy_to, bundles, app(tmp_path / 'v1'), R1)
+def test_unlock_releases_only_this_runs_lock(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
     assert _stages.unlock(deploy_to, RUN) == {'changed': False, 'unlocked': False}
     start_copy(deploy_to, app(tmp_path / 'v2', 'v2'), OTHER)
     with pytest.raises(CapstanError) as error:

@@ -16,8 +16,7 @@ from ansible_collections.capstan.release.plugins.plugin_utils import _run
 from ansible_collections.capstan.release.tests.unit.helpers import read, write
 
 
-@pytest.fixture
-def tmpdir_is(tmp_path, monkeypatch):
+def private_tmp(tmp_path, monkeypatch):
     """The controller's temporary directory, for this test alone."""
     folder = tmp_path / 'controller-tmp'
     folder.mkdir()
@@ -141,31 +140,35 @@ def test_make_file_once_that_fails_leaves_nothing_and_the_next_caller_makes_it(t
 # the run's files: bundle_path, run_dir, store, load
 
 
-def test_bundle_path_is_per_run_and_per_set_of_contents(tmpdir_is):
+def test_bundle_path_is_per_run_and_per_set_of_contents(tmp_path, monkeypatch):
+    folder = private_tmp(tmp_path, monkeypatch)
     run = run_of(4242)
     path = _run.bundle_path(run, ['b' * 64, 'a' * 64])
     assert path == _run.bundle_path(run, ['a' * 64, 'b' * 64])
     assert path != _run.bundle_path(run, ['a' * 64])
     assert path != _run.bundle_path(run_of(4243), ['a' * 64, 'b' * 64])
-    assert os.path.dirname(path) == tmpdir_is
+    assert os.path.dirname(path) == folder
     assert os.path.basename(path).startswith('capstan-bundle-4242-') and path.endswith('.tar.gz')
 
 
-def test_run_dir_is_private_to_the_run(tmpdir_is):
+def test_run_dir_is_private_to_the_run(tmp_path, monkeypatch):
+    folder = private_tmp(tmp_path, monkeypatch)
     path = _run.run_dir(run_of(4242))
-    assert os.path.dirname(path) == tmpdir_is and os.path.basename(path).startswith('capstan-run-4242-')
+    assert os.path.dirname(path) == folder and os.path.basename(path).startswith('capstan-run-4242-')
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o700
     assert _run.run_dir(run_of(4242, 'another-run')) != path
 
 
-def test_store_then_load(tmpdir_is):
+def test_store_then_load(tmp_path, monkeypatch):
+    private_tmp(tmp_path, monkeypatch)
     run = run_of(4242)
     _run.store(run, 'missing-web1.json', ['a' * 64])
     assert _run.load(run, 'missing-web1.json') == ['a' * 64]
     assert [entry for entry in os.listdir(_run.run_dir(run)) if '.tmp-' in entry] == []
 
 
-def test_load_of_nothing_or_of_a_torn_file_is_the_default(tmpdir_is):
+def test_load_of_nothing_or_of_a_torn_file_is_the_default(tmp_path, monkeypatch):
+    private_tmp(tmp_path, monkeypatch)
     run = run_of(4242)
     assert _run.load(run, 'missing-web1.json', []) == []
     write(os.path.join(_run.run_dir(run), 'torn.json'), '["aaa')
@@ -175,36 +178,39 @@ def test_load_of_nothing_or_of_a_torn_file_is_the_default(tmpdir_is):
 # forget and clean_leftovers
 
 
-def test_forget_removes_this_runs_files_only(tmpdir_is):
+def test_forget_removes_this_runs_files_only(tmp_path, monkeypatch):
+    folder = private_tmp(tmp_path, monkeypatch)
     mine, other = run_of(4242), run_of(4243)
     _run.store(mine, 'x.json', 1)
     _run.store(other, 'x.json', 2)
     for run in (mine, other):
         _run.make_file_once(_run.bundle_path(run, ['a' * 64]), lambda tmp: write(tmp, 'b'))
-    write(os.path.join(tmpdir_is, 'capstan-run-42420-x', 'keep'), 'other pid')
-    write(os.path.join(tmpdir_is, 'unrelated'), 'keep')
+    write(os.path.join(folder, 'capstan-run-42420-x', 'keep'), 'other pid')
+    write(os.path.join(folder, 'unrelated'), 'keep')
     _run.forget(mine)
-    remaining = sorted(os.listdir(tmpdir_is))
+    remaining = sorted(os.listdir(folder))
     assert not any(entry.startswith(('capstan-run-4242-', 'capstan-bundle-4242-')) for entry in remaining)
     assert 'capstan-run-42420-x' in remaining and 'unrelated' in remaining
     assert _run.load(other, 'x.json') == 2
     assert os.path.exists(_run.bundle_path(other, ['a' * 64]))
 
 
-def test_clean_leftovers_removes_the_files_of_runs_whose_controller_is_gone(tmpdir_is):
+def test_clean_leftovers_removes_the_files_of_runs_whose_controller_is_gone(tmp_path, monkeypatch):
+    folder = private_tmp(tmp_path, monkeypatch)
     gone = dead_pid()
     alive = os.getpid()
     _run.store(run_of(gone), 'x.json', 1)
     _run.store(run_of(alive), 'x.json', 2)
-    write(os.path.join(tmpdir_is, 'capstan-bundle-%d-abc.tar.gz' % gone), 'bundle')
-    write(os.path.join(tmpdir_is, 'capstan-bundle-%d-abc.tar.gz.lock' % gone), '')
-    write(os.path.join(tmpdir_is, 'capstan-bundle-%d-abc.tar.gz' % alive), 'bundle')
-    write(os.path.join(tmpdir_is, 'capstan-notes-%d-x' % gone), 'not ours')
+    write(os.path.join(folder, 'capstan-bundle-%d-abc.tar.gz' % gone), 'bundle')
+    write(os.path.join(folder, 'capstan-bundle-%d-abc.tar.gz.lock' % gone), '')
+    write(os.path.join(folder, 'capstan-bundle-%d-abc.tar.gz' % alive), 'bundle')
+    write(os.path.join(folder, 'capstan-notes-%d-x' % gone), 'not ours')
+    gone_dir, alive_dir = (os.path.basename(_run.run_dir(run_of(pid))) for pid in (gone, alive))
     removed = _run.clean_leftovers()
-    assert sorted(removed) == sorted([os.path.basename(_run.run_dir(run_of(gone))), 'capstan-bundle-%d-abc.tar.gz' % gone,
+    assert sorted(removed) == sorted([gone_dir, 'capstan-bundle-%d-abc.tar.gz' % gone,
                                       'capstan-bundle-%d-abc.tar.gz.lock' % gone])
-    assert sorted(os.listdir(tmpdir_is)) == sorted([os.path.basename(_run.run_dir(run_of(alive))),
-                                                    'capstan-bundle-%d-abc.tar.gz' % alive, 'capstan-notes-%d-x' % gone])
+    assert sorted(os.listdir(folder)) == sorted([alive_dir, 'capstan-bundle-%d-abc.tar.gz' % alive,
+                                                    'capstan-notes-%d-x' % gone])
 
 
 def test_clean_leftovers_of_a_missing_folder_is_nothing(tmp_path):
