@@ -68,13 +68,13 @@ integration: venv collections ## pytest tests/integration (real SSH hosts)
 	$(VENV)/bin/pytest tests/integration
 
 # Every scenario of molecule/ (or SCENARIO=name), one after the other: each starts and stops its
-# own test-bed hosts (CAPSTAN_BED_ID picks the bed). molecule/config.yml is the base config the
+# own test-bed hosts (CAPSTAN_BED_ID picks the bed). .config/molecule/config.yml is the base config the
 # scenarios' molecule.yml files override.
 MOLECULE_SCENARIOS := $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml))
 molecule: venv collections ## Molecule scenarios on the test bed (all, or SCENARIO=name), full `molecule test`
 	@for scenario in $(or $(SCENARIO),$(MOLECULE_SCENARIOS)); do \
 		start=$$(date +%s); \
-		$(BIN)/molecule -c molecule/config.yml test -s "$$scenario"; \
+		$(BIN)/molecule test -s "$$scenario"; \
 		echo "molecule: scenario $$scenario passed in $$(( $$(date +%s) - start ))s"; \
 	done
 

@@ -71,7 +71,7 @@ _SNAPSHOTS = {}
 
 @pytest.fixture(scope='session')
 def scenario():
-    """The scenario's variables: group_vars.all of its molecule.yml merged over molecule/config.yml."""
+    """The scenario's variables: group_vars.all of its molecule.yml merged over .config/molecule/config.yml."""
     with open(os.environ['MOLECULE_FILE'], encoding='utf-8') as handle:
         config = yaml.safe_load(handle)
     return config['provisioner']['inventory']['group_vars']['all']

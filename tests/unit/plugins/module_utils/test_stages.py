@@ -561,7 +561,22 @@ def test_unlock_releases_only_this_runs_lock(tmp_path, deploy_to):
     deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
     assert _stages.unlock(deploy_to, RUN) == {'changed': False, 'unlocked': False}
     start_copy(deploy_to, app(tmp_path / 'v2', 'v2'), OTHER)
-    with pytest.raises(CapstanError) as error:
-        _stages.unlock(deploy_to, RUN)
-    assert 'not by this run' in str(error.value)
+    assert _stages.unlock(deploy_to, RUN) == {'changed': False, 'unlocked': False}
     assert holder(deploy_to)['owner'] == OTHER['owner']
+    assert _stages.unlock(deploy_to, OTHER) == {'changed': False, 'unlocked': True}
+    assert holder(deploy_to) == {}
+
+
+def test_unlock_in_check_mode_keeps_the_lock(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    start_copy(deploy_to, app(tmp_path / 'v2', 'v2'))
+    assert _stages.unlock(deploy_to, RUN, check=True)['unlocked'] is True
+    assert holder(deploy_to)['owner'] == RUN['owner']
+
+
+def test_abort_leaves_the_lock_of_another_run_that_broke_ours(tmp_path, deploy_to):
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    build_copy(deploy_to, tmp_path, app(tmp_path / 'v2', 'v2'), R2)
+    start_copy(deploy_to, app(tmp_path / 'v3', 'v3'), dict(OTHER, **{'break': True}))
+    outcome = _stages.abort_deploy(deploy_to, RUN, R2)
+    assert outcome['unlocked'] is False and holder(deploy_to)['owner'] == OTHER['owner']
