@@ -83,6 +83,13 @@ def test_a_host_that_did_not_start_is_refused():
     assert fleet_plan(None, {})['action'] == 'refuse'
 
 
+def test_a_host_of_the_batch_without_a_start_is_a_refusal_not_an_error():
+    starts = batch()
+    hostvars = hostvars_of(*starts)
+    hostvars['web3'] = {}  # its start was never registered
+    assert fleet_plan(starts[0], hostvars)['action'] == 'refuse'
+
+
 def test_hosts_of_different_runs_are_refused():
     starts = batch()
     starts[1]['run'] = dict(RUN, owner='another-run')

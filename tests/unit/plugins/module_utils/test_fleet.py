@@ -267,6 +267,13 @@ def test_failure_report_of_a_rollback():
     assert report == 'rollback failed on web1 at Rollback:publishing: x'
 
 
+def test_failure_report_names_the_earlier_batches_that_went_back():
+    report = _fleet.failure_report(('web3', 'Deploy:finishing', 'x'), {'switched_back': R1}, {}, RUN, '/srv/app', R2,
+                                   others={'web2': {'switched_back': R1}, 'web1': {'switched_back': R1},
+                                           'web4': {'switched_back': None}})
+    assert report.endswith('; the earlier batches went back too (web1, web2)')
+
+
 def test_failure_report_tells_how_to_line_up_an_unreachable_host():
     report = _fleet.failure_report(('web3', 'Deploy:publishing', 'unreachable'), {'switched_back': R1},
                                    {'web3': R1, 'web4': None}, RUN, '/srv/app', R2)

@@ -279,6 +279,12 @@ def test_temp_leftovers_match_the_temp_names_this_module_makes(tmp_path):
                                                                           str(tmp_path / '.lock.new-333')]
 
 
+def test_temp_leftovers_for_names_match_the_whole_name(tmp_path):
+    for name in ('.current.swap-1', '.current-old.swap-2', '.lockfile.tmp-3', '.journal.bak.new-4'):
+        write(str(tmp_path / name), 'x')
+    assert _fsops.temp_leftovers(str(tmp_path), ['current', 'lock', 'journal']) == [str(tmp_path / '.current.swap-1')]
+
+
 def test_temp_leftovers_of_a_missing_folder_are_none(tmp_path):
     assert _fsops.temp_leftovers(str(tmp_path / 'nowhere')) == []
 

@@ -269,6 +269,15 @@ def test_build_refuses_an_archive_bigger_than_the_disk(tmp_path, deploy_to):
         assert not os.path.exists(tree(deploy_to).releases)
 
 
+def test_build_refuses_a_revision_that_is_not_the_manifests_before_making_anything(tmp_path, deploy_to):
+    src = app(tmp_path / 'v1')
+    manifest = manifests.scan_source(src)
+    with pytest.raises(CapstanError) as error:
+        _stages.build_release(deploy_to, RUN, R1, 'copy', 'f' * 64, manifest=manifest, margin_mb=0)
+    assert 'not the revision %s' % ('f' * 64) in str(error.value)
+    assert not os.path.exists(deploy_to)
+
+
 def test_check_free_space_counts_the_margin(deploy_to):
     free = _stages.check_free_space(tree(deploy_to), 0, 0)
     assert free > 0
@@ -326,6 +335,14 @@ def test_finish_records_the_release_prunes_and_unlocks(tmp_path, deploy_to):
     assert read(tree(deploy_to).revisions_log).splitlines()[-1] == finished['log_line']
     assert holder(deploy_to) == {}
     assert 'warnings' not in finished
+
+
+def test_finish_can_keep_the_lock_for_the_later_serial_batches(tmp_path, deploy_to):
+    build_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    _steps.swap_current(deploy_to, R1, run=RUN['owner'])
+    finished = _stages.finish_deploy(deploy_to, RUN, R1, 'main', 'tester', 5, 5, unlock=False)
+    assert (finished['recorded'], finished['unlocked']) == (True, False)
+    assert holder(deploy_to)['owner'] == RUN['owner']
 
 
 def test_finish_twice_changes_nothing_the_second_time(tmp_path, deploy_to):
@@ -580,3 +597,15 @@ def test_abort_leaves_the_lock_of_another_run_that_broke_ours(tmp_path, deploy_t
     start_copy(deploy_to, app(tmp_path / 'v3', 'v3'), dict(OTHER, **{'break': True}))
     outcome = _stages.abort_deploy(deploy_to, RUN, R2)
     assert outcome['unlocked'] is False and holder(deploy_to)['owner'] == OTHER['owner']
+
+
+def test_abort_changes_nothing_once_another_run_broke_the_lock(tmp_path, deploy_to):
+    # One deploy per deploy_to at a time: the run that broke the lock owns the tree now.
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    build_copy(deploy_to, tmp_path, app(tmp_path / 'v2', 'v2'), R2)
+    _steps.swap_current(deploy_to, R2, run=RUN['owner'])
+    start_copy(deploy_to, app(tmp_path / 'v3', 'v3'), dict(OTHER, **{'break': True}))
+    before = listing(deploy_to)
+    outcome = _stages.abort_deploy(deploy_to, RUN, R2)
+    assert outcome['changed'] is False
+    assert listing(deploy_to) == before

@@ -171,6 +171,14 @@ def test_a_bad_release_name_is_refused(capfd, deploy_to):
     assert not os.path.exists(deploy_to)
 
 
+def test_bundle_data_that_is_no_base64_is_one_sentence_not_a_traceback(capfd, tmp_path, deploy_to):
+    manifest = manifests.scan_source(app(tmp_path / 'v1'))
+    result = step(capfd, deploy_to, 'build', release=R1, revision=manifests.digest(manifest),
+                  manifest=manifests.dump_manifest(manifest), bundle_data='not base64!', margin_mb=0)
+    assert result['failed'] and 'bundle_data' in result['msg']
+    assert not os.path.exists(release_path(deploy_to, R1))
+
+
 def test_bundle_and_bundle_data_are_exclusive(capfd, deploy_to):
     result = step(capfd, deploy_to, 'build', release=R1, bundle='/tmp/x.tgz', bundle_data='eA==')
     assert result['failed'] and 'mutually exclusive' in result['msg']
