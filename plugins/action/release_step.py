@@ -371,7 +371,8 @@ class ActionModule(ActionBase):
             module_args = {'stage': 'abort' if mode == 'deploy' else 'rollback_abort', 'deploy_to': inputs['deploy_to'],
                            'run': run, 'log_user': run['user']}
             if mode == 'deploy':
-                module_args.update(release=release, auto_rollback=inputs['deploy_auto_rollback'])
+                module_args.update(release=release, auto_rollback=inputs['deploy_auto_rollback'],
+                                   keep_recorded=self._recorded_everywhere(args, plan))
             try:
                 outcome = self._execute_module(module_name=STEP, module_args=module_args, task_vars=self._vars)
             except Exception as error:  # the failure path never stops half-way: say what went wrong and carry on
@@ -394,6 +395,23 @@ class ActionModule(ActionBase):
         elif outcome.get('changed'):
             result['_ansible_notify'] = ['deploy:failed']
         return result
+
+    def _recorded_everywhere(self, args, plan):
+        """True when every host of this batch recorded the deploy: what fails after that never switches back."""
+        hostvars = self._vars.get('hostvars') or {}
+        owner = (plan.get('run') or {}).get('owner')
+        hosts = (self._mine(args.get('start'), 'deploy') or {}).get('hosts') or plan.get('hosts') or []
+        if not owner or not hosts:
+            return False
+        for host in hosts:
+            try:
+                finished = hostvars[host].get('deploy__finished')
+            except Exception:  # a host whose variables cannot be read did not record it here
+                return False
+            if not isinstance(finished, dict) or finished.get('failed') or not finished.get('recorded') \
+                    or finished.get('run_owner') != owner:
+                return False
+        return True
 
     def _find_plan(self, plan, mode):
         """This run's plan: the one given, or the one an earlier serial batch left on its hosts; {} when none was made."""

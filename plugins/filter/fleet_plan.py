@@ -16,12 +16,21 @@ _MADE = {}
 def _starts(start, hostvars, register, later):
     starts = []
     for host in start['hosts']:
-        found = hostvars[host][register] if host != start.get('host') else start
-        starts.append((host, found))
+        starts.append((host, start if host == start.get('host') else _start_of(hostvars, host, register)))
     for item in later or []:
         if isinstance(item, dict) and item.get('item') and 'run' in item:
             starts.append((item['item'], item))
     return starts
+
+
+def _start_of(hostvars, host, register):
+    try:
+        found = hostvars[host][register]
+    except Exception:  # HostVars raise their own errors for a host or variable they lack
+        found = None
+    if not isinstance(found, dict) or found.get('failed') or 'run' not in found:
+        raise CapstanError('%s has no start in this run (it did not get through the starting stage); no host goes on' % host)
+    return found
 
 
 def _earlier_plan(start, hostvars, hosts_all, plan_var):
@@ -46,7 +55,7 @@ def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', late
     """
     if not isinstance(start, dict) or start.get('failed') or 'run' not in start:
         return {'action': 'refuse', 'msg': 'this host did not start this run'}
-    key = (start['run']['owner'], tuple(start['hosts']), start.get('time'), flow)
+    key = (start['run']['owner'], tuple(start['hosts']), start.get('time'), flow, id(hostvars))
     if key in _MADE:
         return _MADE[key]
     try:
@@ -64,8 +73,8 @@ def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', late
     except CapstanError as error:
         plan = {'action': 'refuse', 'msg': str(error)}
     plan['run'] = start['run']
-    for key in ('release', 'revision', 'hosts', 'previous'):
-        plan.setdefault(key, None)
+    for field in ('release', 'revision', 'hosts', 'previous'):
+        plan.setdefault(field, None)
     tree = _releases.Tree(start['deploy_to'], resolve=False)
     plan['release_path'] = tree.release_path(plan['release']) if plan['release'] else None
     plan['shared_path'] = tree.shared

@@ -54,7 +54,7 @@ def text(value, what, allow_empty=True):
     if value is None and allow_empty:
         return ''
     if not isinstance(value, str) or '\n' in value or (not allow_empty and not value.strip()):
-        raise CapstanError('%s must be %sa single line of text, got %r' % (what, '' if allow_empty else 'a non-empty ', value))
+        raise CapstanError('%s must be %s single line of text, got %r' % (what, 'a' if allow_empty else 'a non-empty', value))
     return value
 
 
@@ -104,9 +104,18 @@ def hook_tasks(data, point, path, what='deploy_hooks'):
     if data is None:
         return []
     if not isinstance(data, list) or not all(isinstance(task, dict) and task for task in data):
-        kind = 'a mapping' if isinstance(data, dict) else 'a %s' % type(data).__name__
-        if isinstance(data, list):
+        if isinstance(data, dict):
+            kind = 'a mapping'
+        elif isinstance(data, list):
             kind = 'a list whose entries are not all tasks (mappings)'
+        elif isinstance(data, str):
+            kind = 'a str'
+        elif isinstance(data, bool):
+            kind = 'a bool'
+        elif isinstance(data, (int, float)):
+            kind = 'a number'
+        else:
+            kind = 'a %s' % type(data).__name__
         raise CapstanError('%s.%s names %s, which is %s, not a list of tasks' % (what, point, path, kind))
     return data
 

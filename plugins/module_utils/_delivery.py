@@ -72,7 +72,7 @@ def _is_rollback(event):
 
 
 def _empty():
-    return {'deploys': [], 'rollbacks': [], 'failed_before_live': [], 'restores': [], 'unrestored': []}
+    return {'deploys': [], 'rollbacks': [], 'failed_before_live': [], 'restores': [], 'unrestored': [], 'drills': []}
 
 
 def from_journal(events, lock_owner=None):
@@ -96,6 +96,12 @@ def from_journal(events, lock_owner=None):
 
     for event in events:
         kind, release, run, stamp = event['event'], event['release'], event.get('run'), event.get('time')
+        if kind == 'drill':
+            history['drills'].append(dict((key, event.get(key)) for key in
+                                          ('release', 'target', 'back_seconds', 'forward_seconds', 'time', 'run')))
+            continue
+        if kind == 'published' and event.get('mode') == 'drill':
+            continue  # a drill goes back and forth again: neither a deploy nor a rollback
         if kind == 'published':
             rollback = _is_rollback(event)
             automatic = bool(rollback and run and run in deploy_runs)
@@ -189,6 +195,8 @@ def window(history, since):
         'failed_before_live': [f for f in history['failed_before_live'] if _in_window(f['at'], since)],
         'restores': [r for r in history['restores'] if _in_window(r['restored_at'], since)],
         'unrestored': list(history['unrestored']),
+        # The last rollback drill, whenever it was: what a drill proves does not age out of a window.
+        'last_drill': history['drills'][-1] if history.get('drills') else None,
     }
 
 

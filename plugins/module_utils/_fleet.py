@@ -17,6 +17,7 @@ _stages.start_deploy or start_rollback returned, plus ``run`` (the run's identit
 from __future__ import annotations
 
 import datetime
+import shlex
 
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
@@ -151,9 +152,12 @@ def rollback_plan(starts):
 
 def line_up_command(run, deploy_to, release, host):
     """The command that brings ``host`` back in line with the fleet on ``release`` once it can be reached."""
-    inventory = ' '.join('-i %s' % source for source in run.get('inventory') or [])
-    return ('ansible-playbook capstan.release.rollback %s -e deploy_to=%s -e rollback_release=%s -e deploy_break_lock=true '
-            '--limit %s' % (inventory, deploy_to, release, host)).replace('  ', ' ')
+    words = ['ansible-playbook', 'capstan.release.rollback']
+    for source in run.get('inventory') or []:
+        words.extend(['-i', source])
+    words.extend(['-e', 'deploy_to=%s' % deploy_to, '-e', 'rollback_release=%s' % release, '-e', 'deploy_break_lock=true',
+                  '--limit', host])
+    return ' '.join(shlex.quote(word) for word in words)
 
 
 def failure_report(failure, outcome, unreachable, run, deploy_to, release, mode='deploy', others=None):

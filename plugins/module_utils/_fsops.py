@@ -47,7 +47,7 @@ def temp_leftovers(folder, names=None):
     found = []
     for entry in sorted(entries):
         match = _TEMP_RE.match(entry)
-        if match and (names is None or any(match.group('name') == name or re.match(name, match.group('name')) for name in names)):
+        if match and (names is None or any(re.match('(?:%s)\\Z' % name, match.group('name')) for name in names)):
             path = os.path.join(folder, entry)
             if not is_real_dir(path):
                 found.append(path)

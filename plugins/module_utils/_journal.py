@@ -32,7 +32,7 @@ STATE_EVENTS = {
     'removed': 'removed',
 }
 # Events recorded for history only.
-HISTORY_EVENTS = ('published', 'rollback', 'lock_broken')
+HISTORY_EVENTS = ('published', 'rollback', 'lock_broken', 'drill')
 EVENTS = tuple(STATE_EVENTS) + HISTORY_EVENTS
 
 DEPLOY_LINE = 'Branch {branch} (at {sha}) deployed as release {release} by {user}'

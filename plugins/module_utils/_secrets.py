@@ -15,7 +15,7 @@ import re
 
 MASK = '***'
 # scheme://userinfo@ : everything between :// and the last @ before the host is the credential.
-_USERINFO_RE = re.compile(r'(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#@\s\'"]+)@')
+_USERINFO_RE = re.compile(r'(?P<scheme>\b[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>[^/?#\s\'"]+)@')
 # Query or fragment parameters whose names say they carry a secret.
 _PARAM_RE = re.compile(r'(?P<key>[?&#;](?:[A-Za-z0-9_.-]*(?:token|secret|password|passwd|pass|key|sig|signature|auth|'
                        r'credential|session)[A-Za-z0-9_.-]*))=(?P<value>[^&#\s\'"]*)', re.IGNORECASE)

@@ -20,6 +20,7 @@ import os
 from ansible_collections.capstan.release.plugins.module_utils._content import archive_source
 from ansible_collections.capstan.release.plugins.module_utils._content import builds
 from ansible_collections.capstan.release.plugins.module_utils._content import git_source
+from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils import _journal
@@ -165,6 +166,11 @@ def build_release(deploy_to, run, name, strategy, revision, linked_dirs=None, li
                                          check=check, run=run['owner'])
         return dict(finished, created=False, resumed=True)
     _steps.preflight(tree, name, linked_files)
+    if strategy == 'copy':
+        manifest = manifests.load_manifest(manifest)
+        if manifests.digest(manifest) != revision:
+            raise CapstanError('the manifest has digest %s, not the revision %s this deploy resolved'
+                               % (manifests.digest(manifest), revision))
     revision_time = None
     if strategy == 'git' and not check:
         _take_lock(tree, run, check)
@@ -242,23 +248,36 @@ def _events_of(snapshot, owner):
     return [event for event in snapshot.events if event.get('run') == owner]
 
 
-def abort_deploy(deploy_to, run, name, auto_rollback=True, log_user=None, check=False):
+def abort_deploy(deploy_to, run, name, auto_rollback=True, log_user=None, keep_recorded=False, check=False):
     """Undo what this run did on this host: switch back, archive and remove its release, unlock.
 
     Works from the tree and the journal (what this run's token did), so it is right wherever
-    the run stopped. The lock is released whatever else fails.
+    the run stopped, and only while this run holds the lock: a tree another run took over (by
+    breaking the lock) is left alone. With ``keep_recorded`` a release this run recorded as
+    deployed stays live (the failure came after the deploy was done everywhere). The lock is
+    released whatever else fails.
     """
     tree = _releases.Tree(deploy_to)
     outcome = {'changed': False, 'switched_back': None, 'archive': None, 'removed': False, 'unlocked': False,
                'current': None, 'notes': []}
     if not os.path.isdir(tree.deploy_to):
         return outcome
+    holder = _lock.read_holder(tree.lock)
+    if holder.get('owner') != run['owner']:
+        if holder:
+            outcome['notes'].append('%s is locked by %s now: nothing of this run was undone there'
+                                    % (tree.deploy_to, _lock.describe(holder)))
+        return outcome
     try:
         snapshot = _releases.Snapshot(tree)
         events = _events_of(snapshot, run['owner'])
         published = [event for event in events if event['event'] == 'published' and event['release'] == name]
         created = any(event['event'] == 'created' and event['release'] == name for event in events)
+        recorded = any(event['event'] == 'succeeded' and event['release'] == name for event in events)
         current = snapshot.current
+        if keep_recorded and recorded:
+            outcome['notes'].append('release %s stays live: it had been recorded as deployed' % name)
+            name = None
         if name and current == name and published:
             previous = published[-1].get('previous')
             if not auto_rollback:
@@ -273,7 +292,6 @@ def abort_deploy(deploy_to, run, name, auto_rollback=True, log_user=None, check=
             state = _releases.Snapshot(tree).states.get(name) if not check else snapshot.states[name]
             # A deploy that failed leaves a failed release, even one that went live for a moment;
             # one that had been recorded complete (an earlier serial batch) was rolled back.
-            recorded = any(event['event'] == 'succeeded' and event['release'] == name for event in events)
             kind = 'rolled_back' if recorded else 'failed'
             archive, note = _steps.retire(tree, name, state, check, run=run['owner'], kind=kind)
             outcome.update(archive=archive, removed=True, changed=True)

@@ -292,8 +292,12 @@ def discard_release(deploy_to, name, check=False, run=None):
     return result
 
 
-def swap_current(deploy_to, name, migrate=False, rollback=False, log_user=None, check=False, run=None):
-    """Point ``current`` at finished release ``name`` with a temp symlink and one rename(2)."""
+def swap_current(deploy_to, name, migrate=False, rollback=False, log_user=None, check=False, run=None, drill=False):
+    """Point ``current`` at finished release ``name`` with a temp symlink and one rename(2).
+
+    With ``drill`` the switch is a rollback drill's: recorded as such in the journal only (no
+    revisions.log line, no release marked rolled back), and never counted as a deploy or rollback.
+    """
     tree = _releases.Tree(deploy_to)
     _releases.check_release_name(name)
     snapshot = _releases.Snapshot(tree)
@@ -326,7 +330,8 @@ def swap_current(deploy_to, name, migrate=False, rollback=False, log_user=None, 
         if migrated:
             _fsops.fsync_dir(tree.releases)
         _ensure_dirs([tree.state_dir])
-        _journal.append_event(tree.journal, 'published', name, previous=previous, mode='rollback' if rollback else 'deploy', run=run)
+        mode = 'drill' if drill else 'rollback' if rollback else 'deploy'
+        _journal.append_event(tree.journal, 'published', name, previous=previous, mode=mode, run=run)
         if rollback:
             user = log_user or _host_user()
             _journal.append_event(tree.journal, 'rollback', name, previous=previous, user=user, run=run)
@@ -368,7 +373,9 @@ def prune(deploy_to, keep, keep_archives, exclude=None, rolled_back=None, check=
         if rolled_back == snapshot.current:
             raise CapstanError('rolled_back %s is the release current points to; it is never removed' % rolled_back)
         if rolled_back in snapshot.releases:
-            steps.append((rolled_back, 'rolled_back', 'rolled_back'))
+            # Half removed already (a run that stopped while deleting it): finish the delete, no new archive.
+            kind = None if snapshot.states[rolled_back] == 'removing' else 'rolled_back'
+            steps.append((rolled_back, 'rolled_back', kind))
     plan = _releases.prune_plan(snapshot, keep, exclude, leaving=[rolled_back] if rolled_back else [])
     steps.extend((name, reason, _releases.archive_kind(snapshot.states[name])) for name, reason in plan)
     new_archives = [os.path.basename(tree.archive_path(name, kind)) for name, _reason, kind in steps if kind]

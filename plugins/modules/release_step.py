@@ -122,6 +122,10 @@ options:
     description: With V(abort), switch C(current) back when this run had switched it.
     type: bool
     default: true
+  keep_recorded:
+    description: With V(abort), leave a release this run recorded as deployed live (the failure came after the deploy was done).
+    type: bool
+    default: false
   leaving:
     description: With V(rollback_finish), the release the rollback left, archived and removed.
     type: str
@@ -245,7 +249,10 @@ def step(module, params):
     if stage == 'build':
         bundle = params['bundle']
         if params['bundle_data']:
-            bundle = base64.b64decode(params['bundle_data'])
+            try:
+                bundle = base64.b64decode(params['bundle_data'], validate=True)
+            except (TypeError, ValueError) as error:
+                raise CapstanError('bundle_data must be a base64-encoded tarball: %s' % error)
         return _stages.build_release(deploy_to, run, params['release'], params['strategy'], params['revision'],
                                      linked_dirs=params['linked_dirs'], linked_files=params['linked_files'],
                                      manifest=params['manifest'], bundle=bundle, sent_bytes=params['sent_bytes'],
@@ -254,7 +261,8 @@ def step(module, params):
         return _stages.finish_deploy(deploy_to, run, params['release'], params['branch'], params['log_user'],
                                      params['keep_releases'], params['keep_archives'], unlock=params['unlock'], check=check)
     if stage == 'abort':
-        return _stages.abort_deploy(deploy_to, run, params['release'], params['auto_rollback'], params['log_user'], check=check)
+        return _stages.abort_deploy(deploy_to, run, params['release'], params['auto_rollback'], params['log_user'],
+                                    keep_recorded=params['keep_recorded'], check=check)
     if stage == 'unlock':
         return _stages.unlock(deploy_to, run, check=check)
     if stage == 'rollback_start':
@@ -292,6 +300,7 @@ def main():
             keep_releases=dict(type='int', default=5),
             keep_archives=dict(type='int', default=5),
             auto_rollback=dict(type='bool', default=True),
+            keep_recorded=dict(type='bool', default=False),
             leaving=dict(type='str'),
             unlock=dict(type='bool', default=True),
         ),

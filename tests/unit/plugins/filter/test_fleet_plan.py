@@ -38,7 +38,7 @@ def test_a_build_plan_names_one_release_for_the_batch():
     starts = batch()
     plan = fleet_plan(starts[0], hostvars_of(*starts))
     assert (plan['action'], plan['release'], plan['revision']) == ('build', '20261121221410', 'rev1')
-    assert plan['release_path'] == '/srv/app/releases/20261121221410'
+    assert plan['release_path'] == '/srv/app/releases/20261121221410' and plan['shared_path'] == '/srv/app/shared'
     assert plan['hosts'] == HOSTS and plan['previous'] == dict((host, R1) for host in HOSTS)
     assert plan['run'] == RUN
 

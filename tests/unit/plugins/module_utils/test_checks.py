@@ -171,7 +171,7 @@ def test_hook_tasks_a_list_of_tasks_passes():
 
 
 @pytest.mark.parametrize('data, kind', [
-    ({'name': 'x', 'debug': {}}, 'a mapping'), ('just text', 'a str'), (3, 'a int'),
+    ({'name': 'x', 'debug': {}}, 'a mapping'), ('just text', 'a str'), (3, 'a number'),
     (['debug: msg=hi'], 'a list whose entries are not all tasks (mappings)'),
     ([{}], 'a list whose entries are not all tasks (mappings)'),
 ])

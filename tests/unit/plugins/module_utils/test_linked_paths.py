@@ -119,6 +119,12 @@ def test_tree_refuses_a_deploy_to_that_resolves_to_root_through_a_symlink(tmp_pa
         assert refusal(_releases.Tree, deploy_to).endswith('which resolves to /')
 
 
+def test_tree_on_the_controller_names_paths_without_looking_but_still_refuses_root(tmp_path):
+    os.symlink('/', str(tmp_path / 'root'))
+    assert _releases.Tree(str(tmp_path / 'root'), resolve=False).releases == str(tmp_path / 'root' / 'releases')
+    assert refusal(_releases.Tree, '/srv/..', resolve=False).endswith('which is / once normalised')
+
+
 def test_tree_accepts_a_symlinked_deploy_to_below_root(tmp_path):
     os.makedirs(str(tmp_path / 'real'))
     os.symlink(str(tmp_path / 'real'), str(tmp_path / 'app'))
