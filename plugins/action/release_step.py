@@ -354,22 +354,92 @@ class ActionModule(ActionBase):
     def _rollback_failed(self, args):
         return self._failed(args, 'rollback')
 
+    # --- drill -------------------------------------------------------------------------------
+
+    def _drill_starting(self, args):
+        inputs = _checks.drill(self._inputs)
+        batch, play_hosts = self._vars.get('ansible_play_batch') or [], self._vars.get('ansible_play_hosts') or []
+        if len(batch) < len(play_hosts):
+            raise CapstanError('a drill switches every host at once, but this play runs in serial batches; run it without serial')
+        run = self._identity('drill')
+        run.update(ttl=inputs['deploy_lock_ttl'], **{'break': False})
+        asked = time.time()
+        try:
+            started = self._module(STEP, {'stage': 'drill_start', 'deploy_to': inputs['deploy_to'], 'run': run})
+        except CapstanError as error:
+            raise self._refused(error, run)
+        started.update(run=run, time=asked, hosts=list(batch), deploy_to=inputs['deploy_to'])
+        return started
+
+    def _drill_switch(self, args, to):
+        inputs = _checks.drill(self._inputs)
+        plan = self._plan(args)
+        start = self._mine(args.get('start'), 'drill')
+        began = time.time()
+        switched = self._module(STEP, {'stage': 'drill_switch', 'deploy_to': inputs['deploy_to'], 'run': start['run'],
+                                       'release': plan[to]})
+        switched['seconds'] = round(time.time() - began, 3)
+        return switched
+
+    def _drill_back(self, args):
+        return self._drill_switch(args, 'target')
+
+    def _drill_forward(self, args):
+        return self._drill_switch(args, 'release')
+
+    def _drill_health(self, args):
+        inputs = _checks.drill(self._inputs)
+        plan = self._plan(args)
+        which = args.get('release') or plan['release']
+        if not inputs['deploy_health_command'] and not inputs['deploy_health_url']:
+            return {'changed': False, 'skipped': True, 'skip_reason': 'no health check is set (deploy_health_command, deploy_health_url)'}
+        return self._health(inputs, os.path.join(inputs['deploy_to'], 'releases', which))
+
+    def _drill_finished(self, args):
+        inputs = _checks.drill(self._inputs)
+        plan = self._plan(args)
+        start = self._mine(args.get('start'), 'drill')
+        back, forward = self._slowest(plan, 'drill__back'), self._slowest(plan, 'drill__forward')
+        finished = self._module(STEP, {'stage': 'drill_finish', 'deploy_to': inputs['deploy_to'], 'run': start['run'],
+                                       'release': plan['release'], 'target': plan['target'], 'back_seconds': back,
+                                       'forward_seconds': forward})
+        healthy = 'healthy both ways' if inputs['deploy_health_command'] or inputs['deploy_health_url'] else 'no health check set'
+        finished['summary'] = ('drill of %s: back to release %s in %.2f s and forward to release %s in %.2f s on %d host%s '
+                               '(the slowest host), %s' % (inputs['deploy_to'], plan['target'], back, plan['release'], forward,
+                                                          len(plan['hosts']), '' if len(plan['hosts']) == 1 else 's', healthy))
+        return finished
+
+    def _slowest(self, plan, register):
+        hostvars = self._vars.get('hostvars') or {}
+        seconds = [0.0]
+        for host in plan.get('hosts') or []:
+            try:
+                seconds.append(float(hostvars[host][register]['seconds']))
+            except Exception:  # a host without the figure adds nothing
+                continue
+        return max(seconds)
+
+    def _drill_failed(self, args):
+        return self._failed(args, 'drill')
+
     # --- failure -----------------------------------------------------------------------------
 
     def _failed(self, args, mode):
         """Undo this run on this host (one module call), then say what failed and what is left, fleet-wide."""
         try:
-            inputs = (_checks.deploy if mode == 'deploy' else _checks.rollback)(self._inputs)
+            inputs = {'deploy': _checks.deploy, 'rollback': _checks.rollback, 'drill': _checks.drill}[mode](self._inputs)
         except CapstanError:
             inputs = None
         start = self._mine(args.get('start'), mode)
         plan = self._find_plan(args.get('plan'), mode)
-        release = plan.get('release') if plan.get('action') in ('build', 'resume', 'rollback') else None
+        release = plan.get('release') if plan.get('action') in ('build', 'resume', 'rollback', 'drill') else None
         outcome = {'notes': []}
         run = (start or {}).get('run') or plan.get('run') or self._identity(mode)
         if inputs and not self._task.check_mode:
-            module_args = {'stage': 'abort' if mode == 'deploy' else 'rollback_abort', 'deploy_to': inputs['deploy_to'],
-                           'run': run, 'log_user': run['user']}
+            module_args = {'stage': {'deploy': 'abort', 'rollback': 'rollback_abort', 'drill': 'drill_abort'}[mode],
+                           'deploy_to': inputs['deploy_to'], 'run': run, 'log_user': run['user']}
+            if mode == 'drill':
+                module_args['release'] = release
             if mode == 'deploy':
                 module_args.update(release=release, auto_rollback=inputs['deploy_auto_rollback'],
                                    keep_recorded=self._recorded_everywhere(args, plan))
@@ -421,7 +491,7 @@ class ActionModule(ActionBase):
         hostvars = self._vars.get('hostvars') or {}
         for host in self._vars.get('ansible_play_hosts_all') or []:
             try:
-                found = hostvars[host].get('deploy__plan' if mode == 'deploy' else 'rollback__plan')
+                found = hostvars[host].get('%s__plan' % mode)
             except Exception:  # a host whose variables cannot be read: look at the next one
                 continue
             if isinstance(found, dict) and (found.get('run') or {}).get('owner') == owner:

@@ -68,6 +68,8 @@ def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', late
             plan = _fleet.continuing(earlier, starts, start.get('what'))
         elif flow == 'deploy':
             plan = _fleet.deploy_plan(starts, start.get('override') or '', start.get('what') or 'the source')
+        elif flow == 'drill':
+            plan = _fleet.drill_plan(starts)
         else:
             plan = _fleet.rollback_plan(starts)
     except CapstanError as error:

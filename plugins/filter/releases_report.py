@@ -145,7 +145,17 @@ def host_lines(report, host):
     history = entry['history']
     lines.append('%s, from %s:' % (_window(history['days']).capitalize(), history['source']))
     lines.extend('  ' + line for line in figure_lines(history['figures']))
+    lines.append(drill_line(history.get('last_drill')))
     return lines
+
+
+def drill_line(drill):
+    """The last rollback drill in one line, or that there has been none."""
+    if not drill:
+        return 'last drill: none (run playbooks/drill.yml to prove the rollback works)'
+    return 'last drill: %s, back to %s in %.2f s, forward to %s in %.2f s' % (
+        drill.get('time') or '?', drill.get('target') or '?', float(drill.get('back_seconds') or 0),
+        drill.get('release') or '?', float(drill.get('forward_seconds') or 0))
 
 
 def fleet_lines(report):

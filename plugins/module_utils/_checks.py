@@ -192,6 +192,11 @@ def deploy(inputs):
     return checked
 
 
+def drill(inputs):
+    """Every input of the drill role, checked and normalised, or the first refusal."""
+    return common(inputs)
+
+
 def rollback(inputs):
     """Every input of the rollback role, checked and normalised, or the first refusal."""
     checked = common(inputs)

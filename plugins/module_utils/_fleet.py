@@ -150,6 +150,22 @@ def rollback_plan(starts):
             'leaving': dict((host, start.get('leaving')) for host, start in starts)}
 
 
+def drill_plan(starts):
+    """A drill needs a fleet that agrees: every host on the same release, going back to the same one."""
+    if not starts:
+        raise CapstanError('no host to drill')
+    currents = _group(starts, 'current')
+    if len(currents) > 1:
+        raise CapstanError('the fleet has drifted (%s); a drill needs every host on the same release: deploy or roll back '
+                           'first' % _listing(currents))
+    targets = _group(starts, 'release')
+    if len(targets) > 1:
+        raise CapstanError('the hosts would go back to different releases (%s): their histories differ, so no host drills'
+                           % _listing(targets))
+    return {'action': 'drill', 'release': currents[0][0], 'target': targets[0][0], 'hosts': _hosts(starts),
+            'previous': dict((host, start.get('current')) for host, start in starts), 'revision': None}
+
+
 def line_up_command(run, deploy_to, release, host):
     """The command that brings ``host`` back in line with the fleet on ``release`` once it can be reached."""
     words = ['ansible-playbook', 'capstan.release.rollback']

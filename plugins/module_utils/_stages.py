@@ -383,3 +383,50 @@ def abort_rollback(deploy_to, run, log_user=None, check=False):
     finally:
         outcome['unlocked'] = _unlock(tree, run, check)
     return outcome
+
+
+def start_drill(deploy_to, run, check=False):
+    """Lock the tree for a rollback drill and find the release before current (kept: the drill comes back to current)."""
+    tree = _releases.Tree(deploy_to)
+    if not os.path.isdir(tree.releases):
+        raise CapstanError('cannot drill %s on this host: it holds no releases (%s does not exist)'
+                           % (tree.deploy_to, tree.releases))
+    snapshot = _releases.Snapshot(tree)
+    target, _leaving = _releases.rollback_plan(snapshot)
+    _take_lock(tree, run, check, target=target)
+    return {'changed': False, 'release': target, 'current': snapshot.current,
+            'revision': snapshot.revision_of(target), 'release_path': tree.release_path(target)}
+
+
+def drill_switch(deploy_to, run, name, check=False):
+    """Switch current to ``name`` as a drill does: atomically, recorded as a drill (not a deploy or rollback)."""
+    tree = _releases.Tree(deploy_to)
+    if _lock.read_holder(tree.lock).get('owner') != run['owner']:
+        raise CapstanError('%s is not locked by this drill; it switches nothing' % tree.deploy_to)
+    return _steps.swap_current(deploy_to, name, drill=True, check=check, run=run['owner'])
+
+
+def finish_drill(deploy_to, run, release, target, back_seconds, forward_seconds, check=False):
+    """Record the drill in the journal and release the lock."""
+    tree = _releases.Tree(deploy_to)
+    if not check:
+        _journal.append_event(tree.journal, 'drill', release, target=target, back_seconds=back_seconds,
+                              forward_seconds=forward_seconds, run=run['owner'])
+    return {'changed': False, 'unlocked': _unlock(tree, run, check)}
+
+
+def abort_drill(deploy_to, run, release, check=False):
+    """Put current back on ``release`` (the one live before the drill) when the drill moved it, and unlock."""
+    tree = _releases.Tree(deploy_to)
+    outcome = {'changed': False, 'switched_back': None, 'unlocked': False, 'current': None, 'notes': []}
+    if not os.path.isdir(tree.releases) or _lock.read_holder(tree.lock).get('owner') != run['owner']:
+        return outcome
+    try:
+        snapshot = _releases.Snapshot(tree)
+        if release and snapshot.current != release and release in snapshot.releases:
+            _steps.swap_current(deploy_to, release, drill=True, check=check, run=run['owner'])
+            outcome.update(switched_back=release, changed=True)
+        outcome['current'] = release if outcome['switched_back'] else snapshot.current
+    finally:
+        outcome['unlocked'] = _unlock(tree, run, check)
+    return outcome

@@ -32,13 +32,16 @@ description:
     the disk is full), releases the lock.
   - V(rollback_start), V(rollback_finish) and V(rollback_abort) are the same for a rollback;
     V(unlock) releases the run's lock.
+  - V(drill_start), V(drill_switch), V(drill_finish) and V(drill_abort) are the rollback drill's
+    (role C(capstan.release.drill)): its switches keep both releases and are recorded as a drill.
 author: capstan.release contributors (!UNKNOWN)
 options:
   stage:
     description: The stage to run, see the description.
     type: str
     required: true
-    choices: [start, build, finish, abort, unlock, rollback_start, rollback_finish, rollback_abort]
+    choices: [start, build, finish, abort, unlock, rollback_start, rollback_finish, rollback_abort, drill_start, drill_switch,
+              drill_finish, drill_abort]
   run:
     description:
       - The run's identity, the same on every host, made once by the action plugin. Keys
@@ -129,6 +132,15 @@ options:
   leaving:
     description: With V(rollback_finish), the release the rollback left, archived and removed.
     type: str
+  target:
+    description: With V(drill_finish), the release the drill went back to.
+    type: str
+  back_seconds:
+    description: With V(drill_finish), how long the switch back took, recorded in the journal.
+    type: float
+  forward_seconds:
+    description: With V(drill_finish), how long the switch forward took.
+    type: float
   unlock:
     description:
       - With V(finish) and V(rollback_finish), release the lock too; false keeps it (hooks still run
@@ -270,7 +282,16 @@ def step(module, params):
     if stage == 'rollback_finish':
         return _stages.finish_rollback(deploy_to, run, params['leaving'], params['keep_releases'], params['keep_archives'],
                                        unlock=params['unlock'], check=check)
-    return _stages.abort_rollback(deploy_to, run, params['log_user'], check=check)
+    if stage == 'rollback_abort':
+        return _stages.abort_rollback(deploy_to, run, params['log_user'], check=check)
+    if stage == 'drill_start':
+        return _stages.start_drill(deploy_to, run, check=check)
+    if stage == 'drill_switch':
+        return _stages.drill_switch(deploy_to, run, params['release'], check=check)
+    if stage == 'drill_finish':
+        return _stages.finish_drill(deploy_to, run, params['release'], params['target'], params['back_seconds'],
+                                    params['forward_seconds'], check=check)
+    return _stages.abort_drill(deploy_to, run, params['release'], check=check)
 
 
 def main():
@@ -278,7 +299,8 @@ def main():
         argument_spec=dict(
             deploy_to=dict(type='path', required=True),
             stage=dict(type='str', required=True,
-                       choices=['start', 'build', 'finish', 'abort', 'unlock', 'rollback_start', 'rollback_finish', 'rollback_abort']),
+                       choices=['start', 'build', 'finish', 'abort', 'unlock', 'rollback_start', 'rollback_finish', 'rollback_abort',
+                                'drill_start', 'drill_switch', 'drill_finish', 'drill_abort']),
             run=dict(type='dict', required=True),
             strategy=dict(type='str', default='copy', choices=['copy', 'git', 'archive']),
             release=dict(type='str'),
@@ -303,6 +325,9 @@ def main():
             keep_recorded=dict(type='bool', default=False),
             leaving=dict(type='str'),
             unlock=dict(type='bool', default=True),
+            target=dict(type='str'),
+            back_seconds=dict(type='float'),
+            forward_seconds=dict(type='float'),
         ),
         mutually_exclusive=[('bundle', 'bundle_data')],
         supports_check_mode=True,
