@@ -157,6 +157,13 @@ class Tree(object):
     def release_path(self, name):
         return os.path.join(self.releases, check_release_name(name))
 
+    def ensure_state_dir(self):
+        """Make <deploy_to>/.capstan (and deploy_to) when missing; the tool's state is its owner's only (0700)."""
+        if not os.path.isdir(self.state_dir):
+            os.makedirs(self.state_dir, exist_ok=True)
+            os.chmod(self.state_dir, 0o700)
+        return self.state_dir
+
     def archive_path(self, name, kind):
         return os.path.join(self.deploy_to, '%s%s.tar.gz' % (ARCHIVE_KINDS[kind], check_release_name(name)))
 

@@ -39,8 +39,7 @@ def _take_lock(tree, run, check, **extra):
         return False, {}
     broken = holder if action == 'break' else {}
     if not check:
-        if not os.path.isdir(tree.state_dir):
-            os.makedirs(tree.state_dir, exist_ok=True)
+        tree.ensure_state_dir()
         new = _lock.make_holder(run['owner'], run.get('user'), run.get('host'), run.get('pid'), run.get('command'),
                                 mode=run.get('mode'), **extra)
         _lock.acquire(tree.lock, new, run.get('break', False), run.get('ttl'))

@@ -133,11 +133,12 @@ def prepare_release(deploy_to, name, linked_files=None, check=False, run=None, l
     if state in ('failed', 'rolled_back', 'removed'):
         raise CapstanError('release %s is %s on this host; a new release needs a new name' % (name, state))
     _refuse_older(snapshot, name)
-    dirs = [tree.deploy_to, tree.releases, tree.shared, tree.state_dir]
+    dirs = [tree.deploy_to, tree.releases, tree.shared]
     missing_dirs = [path for path in dirs if not os.path.isdir(path)]
     changed = state is None or bool(missing_dirs)
     if changed and not check:
         _ensure_dirs(dirs)
+        tree.ensure_state_dir()
         if state is None:
             _journal.append_event(tree.journal, 'created', name, user=_host_user(), run=run)
             os.mkdir(tree.release_path(name))
@@ -216,7 +217,7 @@ def succeed_release(deploy_to, name, branch, log_user, check=False, run=None):
     log_user = log_user or _host_user()
     line = _journal.deploy_line(branch, revision, name, log_user)
     if changed and not check:
-        _ensure_dirs([tree.state_dir])
+        tree.ensure_state_dir()
         _journal.append_event(tree.journal, 'succeeded', name, revision=revision, user=log_user, run=run)
         _fsops.append_line(tree.revisions_log, line)
     return {'changed': changed, 'release': name, 'state': 'successful', 'revision': revision,
@@ -227,7 +228,7 @@ def succeed_release(deploy_to, name, branch, log_user, check=False, run=None):
 def _append(tree, event, name, pending, **fields):
     """Add a journal event now, or keep it in ``pending`` when the disk is full (written once space is freed)."""
     try:
-        _ensure_dirs([tree.state_dir])
+        tree.ensure_state_dir()
         _journal.append_event(tree.journal, event, name, **fields)
     except (IOError, OSError) as error:
         if not _fsops.out_of_space(error):
@@ -323,13 +324,13 @@ def swap_current(deploy_to, name, migrate=False, rollback=False, log_user=None, 
         if migrated:
             # Recorded first and moved right before the switch: the moment without current
             # (a directory cannot be renamed over) is two renames long.
-            _ensure_dirs([tree.state_dir])
+            tree.ensure_state_dir()
             _journal.append_event(tree.journal, 'succeeded', migrated, note='migrated from a current directory', run=run)
             os.rename(tree.current, tree.release_path(migrated))
         _fsops.replace_symlink(tree.current, target)
         if migrated:
             _fsops.fsync_dir(tree.releases)
-        _ensure_dirs([tree.state_dir])
+        tree.ensure_state_dir()
         mode = 'drill' if drill else 'rollback' if rollback else 'deploy'
         _journal.append_event(tree.journal, 'published', name, previous=previous, mode=mode, run=run)
         if rollback:
@@ -493,7 +494,7 @@ def _take_lock(tree, owner, user, host, pid, command, force, check):
     if changed and not check:
         # Runs racing for a new tree all create these: exist_ok, or the losers fail here
         # with EEXIST instead of being refused with the winner's name.
-        os.makedirs(tree.state_dir, exist_ok=True)
+        tree.ensure_state_dir()
         _lock.acquire(tree.lock, new_holder, force)
     after = new_holder if check and changed else _lock.read_holder(tree.lock)
     return {'changed': changed, 'locked': True, 'broken': holder if action == 'break' else {},

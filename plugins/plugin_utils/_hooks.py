@@ -56,6 +56,9 @@ def load(hooks, search, loader, play=None):
         raise CapstanError(resolved['problems'][0])
     for point, paths in sorted(resolved['files'].items()):
         for path in paths:
+            if os.stat(path).st_mode & 0o022:
+                raise CapstanError('deploy_hooks.%s names %s, which users other than its owner can write; a hook runs on '
+                                   'every host, so it must be writable by its owner only (chmod go-w)' % (point, path))
             try:
                 data = loader.load_from_file(path)
             except AnsibleError as error:

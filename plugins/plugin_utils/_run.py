@@ -110,6 +110,7 @@ def make_file_once(path, make):
             tmp = '%s.tmp-%d' % (path, os.getpid())
             try:
                 make(tmp)
+                os.chmod(tmp, 0o600)
                 os.rename(tmp, path)
             finally:
                 if os.path.exists(tmp):

@@ -95,6 +95,7 @@ def _fetch(opener, tree, src, url, wanted, check=False):
     if check and not os.path.isdir(folder):
         folder = tempfile.gettempdir()
     elif not os.path.isdir(folder):
+        tree.ensure_state_dir()
         os.makedirs(folder)
     partial = os.path.join(folder, '.capstan-partial-%d' % os.getpid())
     try:

@@ -155,6 +155,7 @@ def build_from_git(runner, deploy_to, name, sha, check=False):
         raise CapstanError('%s is not a git mirror; the deploy resolves deploy_version (and makes the mirror) first' % tree.repo)
     folder = os.path.join(tree.state_dir, holdings.DOWNLOADS)
     if not os.path.isdir(folder):
+        tree.ensure_state_dir()
         os.makedirs(folder)
     tarball = os.path.join(folder, 'git-%s.tar' % name)
     _fsops.remove_file(tarball)

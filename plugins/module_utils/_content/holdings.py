@@ -67,6 +67,7 @@ def store_manifest(tree, name, manifest, revision):
         entries.append(entry)
     folder = os.path.join(tree.state_dir, MANIFESTS)
     if not os.path.isdir(folder):
+        tree.ensure_state_dir()
         os.makedirs(folder)
     path = manifest_path(tree, name)
     _fsops.write_file_atomic(path, json.dumps({'release': name, 'revision': revision, 'entries': entries},
