@@ -512,7 +512,16 @@ class ActionModule(ActionBase):
             if isinstance(result, dict) and (result.get('failed') or result.get('unreachable')):
                 name = (task or {}).get('name') or 'a task'
                 return host, name, self._clean(result.get('msg') or result.get('reason') or 'failed')
-        return me, 'an earlier task', 'failed'
+        return me, self._last_step(args), 'Ansible reported the failure without a result (see the task above)'
+
+    def _last_step(self, args):
+        """Where this host stopped: after the last stage of this run it got through."""
+        passed = None
+        for name in args.get('steps') or []:
+            result = self._vars.get(name)
+            if isinstance(result, dict) and not result.get('failed') and result.get('run_owner') == self._identity('deploy')['owner']:
+                passed = name.split('__', 1)[-1]
+        return 'the stretch after the %s stage' % passed if passed else 'the start of the run'
 
     def _unreachable(self, args, plan):
         """{host: release to line it up with} for hosts of this run that could not be reached."""
