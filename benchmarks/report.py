@@ -165,7 +165,7 @@ def chart(results, path):
     axes.set_xlabel('hosts (ansible forks = %s; Capistrano runs all hosts at once)' % machine.get('forks', '?'))
     axes.set_ylabel('seconds (median of %d; bars: min to max)' % results['args']['rounds'])
     axes.set_title('capstan.release vs Capistrano 3, %d-file git app, %s' % (results['args']['files'], results['started'][:10]))
-    axes.set_xticks([hosts for hosts, _ in points])
+    axes.set_xticks([point[0] for point in points])
     axes.set_ylim(bottom=0)
     axes.grid(True, alpha=0.3)
     axes.legend()
@@ -193,7 +193,8 @@ def section_key(results):
 
 
 def chart_name(results):
-    return 'hosts-%s-%s.png' % (results['started'][:10], re.sub(r'[^a-z0-9]+', '-', scope(results).lower()).strip('-'))
+    args = results['args']
+    return 'hosts-%s-%s-r%d.png' % (results['started'][:10], '-'.join(str(count) for count in args['hosts']), args['rounds'])
 
 
 def limits_text(results):
@@ -218,6 +219,21 @@ def limits_text(results):
     return lines
 
 
+def load(values):
+    return ' / '.join('%.2f' % value for value in values) if values else 'n/a'
+
+
+def load_note(section):
+    """The 1-minute load average before and after a section, and its wall time."""
+    before, after = section.get('loadavg_before'), section.get('loadavg_after')
+    if not before:
+        return ''
+    text = 'load average %.2f before, %s after' % (before[0], '%.2f' % after[0] if after else 'n/a')
+    if section.get('wall_seconds'):
+        text += ', %.0f s in all' % section['wall_seconds']
+    return text
+
+
 def render(results, chart_link=None):
     machine = results.get('machine', {})
     args = results['args']
@@ -225,7 +241,6 @@ def render(results, chart_link=None):
     out.append('<!-- bench:section %s -->' % section_key(results))
     out.append('## %s: %s' % (results['started'][:10], scope(results)))
     out.append('')
-    load = lambda values: ' / '.join('%.2f' % value for value in values) if values else 'n/a'  # noqa: E731
     out.append('`make bench` started %s, took %.0f min. Machine: %s CPUs, %s MiB, kernel %s, Python %s, %s, %s. '
                'Load average (1/5/15 min) at the start %s, at the end %s.'
                % (results['started'], results.get('wall_seconds', 0) / 60.0, machine.get('cpus'), machine.get('mem_mib'),
@@ -249,16 +264,17 @@ def render(results, chart_link=None):
                    % (args['files'], args['rounds']))
         out.append('')
         out.append('| hosts | ping (floor) | capstan deploy | `cap deploy` | deploy capstan/cap | capstan rollback | '
-                   '`cap deploy:rollback` | rollback capstan/cap | redeploy of what is live | redeploy/ping |')
-        out.append('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|')
+                   '`cap deploy:rollback` | rollback capstan/cap | redeploy of what is live | redeploy/ping | machine |')
+        out.append('|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|')
         for hosts, section in points:
             samples = section['samples']
-            out.append('| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+            out.append('| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |' % (
                 hosts, fmt_spread(samples['ping']), fmt_spread(samples['capstan_deploy']), fmt_spread(samples['cap_deploy']),
                 fmt_ratio(ratio(samples['capstan_deploy'], samples['cap_deploy'])),
                 fmt_spread(samples['capstan_rollback']), fmt_spread(samples['cap_rollback']),
                 fmt_ratio(ratio(samples['capstan_rollback'], samples['cap_rollback'])),
-                fmt_spread(samples['capstan_redeploy']), fmt_ratio(ratio(samples['capstan_redeploy'], samples['ping']))))
+                fmt_spread(samples['capstan_redeploy']), fmt_ratio(ratio(samples['capstan_redeploy'], samples['ping'])),
+                load_note(section)))
         out.append('')
         out.append('Each round commits a change, then runs ping, both deploys (capstan first in rounds 1, 3, ..., '
                    'Capistrano first in rounds 2, 4, ...), the redeploy, ping again, and both rollbacks. '
@@ -332,14 +348,15 @@ def check(pair, limit):
 def latency_table(section, args):
     samples = section['samples']
     out = ['### %d hosts, %d ms added on every host (bed slow)' % (section['hosts'], section['latency_ms']), '',
+           'Same rounds as above (%s).' % load_note(section), '',
            '| flow | seconds | capstan/cap | target (DESIGN) |', '|---|---:|---:|---|']
     out.append('| %s | %s | | |' % (LABELS['ping'], fmt_spread(samples['ping'])))
     for ours, theirs, name in (('capstan_deploy', 'cap_deploy', 'deploy'), ('capstan_rollback', 'cap_rollback', 'rollback')):
         value = ratio(samples[ours], samples[theirs])
         out.append('| %s | %s | %s | ≤ 0.7x Capistrano |' % (LABELS[ours], fmt_spread(samples[ours]), fmt_ratio(value, 0.7)))
         out.append('| %s | %s | | |' % (LABELS[theirs], fmt_spread(samples[theirs])))
-    out.append('| %s | %s | %s of ping | |' % (LABELS['capstan_redeploy'], fmt_spread(samples['capstan_redeploy']),
-                                             fmt_ratio(ratio(samples['capstan_redeploy'], samples['ping']))))
+    redeploy = samples['capstan_redeploy']
+    out.append('| %s | %s | %s of ping | |' % (LABELS['capstan_redeploy'], fmt_spread(redeploy), fmt_ratio(ratio(redeploy, samples['ping']))))
     out.append('')
     return out
 
@@ -350,12 +367,11 @@ def prune_table(section):
            'Before each timed deploy every host\'s tree is filled to %d releases (made by shell on the host: '
            'directories named by valid UTC times of 2020, each with REVISION, REVISION_TIME and one file, with their '
            '`Branch ... deployed as release ...` lines in revisions.log, so both tools count them as releases that went '
-           'live). The deploy prunes them to the newest 5.' % section['releases'], '',
+           'live). The deploy prunes them to the newest 5 (%s).' % (section['releases'], load_note(section)), '',
            '| flow | seconds | capstan/cap | releases left on host1 |', '|---|---:|---:|---:|']
     after = section.get('after', {})
-    out.append('| capstan deploy (git) | %s | %s | %s |' % (fmt_spread(samples['capstan_deploy']),
-                                                          fmt_ratio(ratio(samples['capstan_deploy'], samples['cap_deploy'])),
-                                                          after.get('capstan', 'n/a')))
+    value = ratio(samples['capstan_deploy'], samples['cap_deploy'])
+    out.append('| capstan deploy (git) | %s | %s | %s |' % (fmt_spread(samples['capstan_deploy']), fmt_ratio(value), after.get('capstan', 'n/a')))
     out.append('| `cap deploy` | %s | | %s |' % (fmt_spread(samples['cap_deploy']), after.get('cap', 'n/a')))
     out.append('')
     return out
@@ -373,7 +389,7 @@ def copy_table(section):
     sent_bytes = reported.get('sent_bytes')
     sent = reported.get('sent')
     out += ['The app: %d files, %d bytes. The second and later deploys change one file (public/VERSION); '
-            'figures of the last round (all rounds: benchmarks/results/latest.json).' % (section['app_files'], app), '',
+            'figures of the last round (all rounds: benchmarks/results/latest.json; %s).' % (section['app_files'], app, load_note(section)), '',
             '| figure | value | share of the app |', '|---|---:|---:|']
     out.append('| time of the deploy | %s s | |' % fmt_spread(section['samples']['capstan_deploy']))
     out.append('| files sent (release_content `sent`) | %s | %s |' % (
@@ -381,9 +397,9 @@ def copy_table(section):
                                                                                             section['app_files'])))
     out.append('| bytes sent (release_content `sent_bytes`, before compression) | %s | %s |' % (
         'n/a' if sent_bytes is None else sent_bytes, 'n/a' if sent_bytes is None else '%.3f%%' % (100.0 * sent_bytes / app)))
+    share = 100.0 * last['added_disk'] / last['release_disk']
     out.append('| disk used by the new release beside the previous one (`du -s -B1 old new`: hard-linked files count once) | '
-               '%d | %.1f%% of the release alone (%d) |' % (last['added_disk'], 100.0 * last['added_disk'] / last['release_disk'],
-                                                              last['release_disk']))
+               '%d | %.1f%% of the release alone (%d) |' % (last['added_disk'], share, last['release_disk']))
     out.append('| the same in apparent size (`du --apparent-size`) | %d | %.1f%% of the release alone (%d) |' % (
         last['added_apparent'], 100.0 * last['added_apparent'] / last['release_apparent'], last['release_apparent']))
     tasks = host_counts(section['samples']['capstan_deploy'], 'task_results')
@@ -405,15 +421,15 @@ def mitogen_table(section):
     out += ['mitogen %s from PyPI (pinned in benchmarks/requirements-mitogen.txt), installed by `make bench` with '
             '`pip install --target benchmarks/output/mitogen-%s` and enabled only for these runs with '
             '`ANSIBLE_STRATEGY_PLUGINS=<that>/ansible_mitogen/plugins/strategy ANSIBLE_STRATEGY=mitogen_linear`. '
-            'It is not a requirement of the collection.' % (version, version), '']
+            'It is not a requirement of the collection. Linear and mitogen runs alternate within each round, '
+            'each on a tree of its own (%s).' % (version, version, load_note(section)), '']
     samples = section.get('samples', {})
     out += ['| flow | linear (ansible-core) | mitogen_linear | mitogen/linear | module runs linear / mitogen |',
             '|---|---:|---:|---:|---|']
     for key in ('ping', 'capstan_deploy', 'capstan_redeploy', 'capstan_rollback'):
         plain, fast = samples.get('linear_' + key), samples.get('mitogen_' + key)
-        out.append('| %s | %s | %s | %s | %s / %s |' % (LABELS[key], fmt_spread(plain), fmt_spread(fast), fmt_ratio(ratio(fast, plain)),
-                                                       fmt_range(host_counts(plain, 'module_runs')),
-                                                       fmt_range(host_counts(fast, 'module_runs'))))
+        runs = (fmt_range(host_counts(plain, 'module_runs')), fmt_range(host_counts(fast, 'module_runs')))
+        out.append('| %s | %s | %s | %s | %s / %s |' % ((LABELS[key], fmt_spread(plain), fmt_spread(fast), fmt_ratio(ratio(fast, plain))) + runs))
     out.append('')
     if section.get('failures'):
         out.append('Failures with mitogen %s:' % version)

@@ -165,8 +165,8 @@ class Bench(object):
         with open(logfile, 'w') as handle:
             handle.write('$ %s\n# rc %d, %.2f s\n%s\n--- stderr\n%s' % (' '.join(cmd), proc.returncode, seconds, proc.stdout, proc.stderr))
         if proc.returncode != 0:
-            raise RunFailed('%s failed (rc %d, log %s): %s' % (label, proc.returncode, os.path.relpath(logfile, REPO),
-                                                              last_error(proc.stdout + '\n' + proc.stderr)))
+            where = os.path.relpath(logfile, REPO)
+            raise RunFailed('%s failed (rc %d, log %s): %s' % (label, proc.returncode, where, last_error(proc.stdout + '\n' + proc.stderr)))
         return {'seconds': round(seconds, 3), 'controller_cpu': round(cpu, 3),
                 'machine_busy': round((busy1 - busy0) / float(max(1, total1 - total0)), 3),
                 'log': os.path.relpath(logfile, REPO)}
@@ -226,20 +226,28 @@ class Bench(object):
         # timed deploy is an update and every rollback has somewhere to go.
         section['first'] = {'capstan_deploy': self.capstan_deploy(name + '-capstan-first', CAPSTAN_TO, git),
                             'cap_deploy': self.cap(name + '-cap-first', project, 'deploy')}
+        live = head(project)
+        expect(hosts, 'first deploys', {CAPSTAN_TO: live, CAP_TO: live})
         for round_ in range(self.args.rounds):
             log('%s: round %d/%d' % (name, round_ + 1, self.args.rounds))
-            project.commit('round %d' % round_, {'public/VERSION': 'round %d\n' % round_})
+            sha = project.commit('round %d' % round_, {'public/VERSION': 'round %d\n' % round_})
             samples['ping'].append(self.ping(name + '-ping'))
             pairs = [('capstan_deploy', lambda: self.capstan_deploy(name + '-capstan-deploy', CAPSTAN_TO, git)),
                      ('cap_deploy', lambda: self.cap(name + '-cap-deploy', project, 'deploy'))]
             for key, run in pairs if round_ % 2 == 0 else reversed(pairs):
                 samples[key].append(run())
-            samples['capstan_redeploy'].append(self.capstan_deploy(name + '-capstan-redeploy', CAPSTAN_TO, git))
+            expect(hosts, 'deploys of round %d' % (round_ + 1), {CAPSTAN_TO: sha, CAP_TO: sha})
+            redeploy = self.capstan_deploy(name + '-capstan-redeploy', CAPSTAN_TO, git)
+            samples['capstan_redeploy'].append(redeploy)
+            changed = dict((host, counts['changed']) for host, counts in redeploy['recap'].items() if counts['changed'])
+            if changed:
+                raise RunFailed('the redeploy of what is live changed something: %s' % changed)
             samples['ping'].append(self.ping(name + '-ping'))
             pairs = [('capstan_rollback', lambda: self.capstan_rollback(name + '-capstan-rollback', CAPSTAN_TO)),
                      ('cap_rollback', lambda: self.cap(name + '-cap-rollback', project, 'deploy:rollback'))]
             for key, run in pairs if round_ % 2 == 0 else reversed(pairs):
                 samples[key].append(run())
+            expect(hosts, 'rollbacks of round %d' % (round_ + 1), {CAPSTAN_TO: live, CAP_TO: live})
         section['loadavg_after'] = os.getloadavg()
 
     def prune(self):
@@ -263,8 +271,9 @@ class Bench(object):
             pairs = [('capstan_deploy', lambda: self.capstan_deploy('prune-capstan-deploy', CAPSTAN_TO, git)),
                      ('cap_deploy', lambda: self.cap('prune-cap-deploy', project, 'deploy'))]
             for key, run in pairs if round_ % 2 == 0 else reversed(pairs):
-                samples = section['samples'][key]
-                samples.append(run())
+                section['samples'][key].append(run())
+            sha = head(project)
+            expect(hosts, 'prune deploys of round %d' % (round_ + 1), {CAPSTAN_TO: sha, CAP_TO: sha})
         for key, deploy_to in (('capstan', CAPSTAN_TO), ('cap', CAP_TO)):
             section['after'][key] = int(bed.run_on(1, 'ls %s/releases | wc -l' % deploy_to, check=True).stdout.strip())
         section['loadavg_after'] = os.getloadavg()
@@ -277,7 +286,7 @@ class Bench(object):
         self.seed_shared(hosts, CAPSTAN_TO)
         app = make_app(os.path.join(self.workdir, 'copy'), files)
         section['app_bytes'] = tree_bytes(app)
-        section['app_files'] = sum(len(names) for _, _, names in os.walk(app))
+        section['app_files'] = count_files(app)
         copy = {'deploy_strategy': 'copy', 'deploy_src': app}
         section['first'] = self.capstan_deploy('copy-capstan-first', CAPSTAN_TO, copy)
         for round_ in range(self.args.rounds):
@@ -441,7 +450,7 @@ def make_app(workdir, files):
     """examples/app plus generated text files under public/assets/, ``files`` files in all."""
     app = os.path.join(workdir, 'app')
     shutil.copytree(os.path.join(REPO, 'examples', 'app'), app)
-    have = sum(len(names) for _, _, names in os.walk(app))
+    have = count_files(app)
     assets = os.path.join(app, 'public', 'assets')
     os.makedirs(assets)
     for index in range(max(0, files - have - 1)):
@@ -453,7 +462,11 @@ def make_app(workdir, files):
 
 
 def tree_bytes(path):
-    return sum(os.lstat(os.path.join(root, name)).st_size for root, _, names in os.walk(path) for name in names)
+    return sum(os.lstat(os.path.join(walked[0], name)).st_size for walked in os.walk(path) for name in walked[2])
+
+
+def count_files(path):
+    return sum(len(walked[2]) for walked in os.walk(path))
 
 
 FILL = r'''
@@ -493,6 +506,20 @@ def fill_releases(index, deploy_to, count):
     """
     done = bed.run_on(index, ['python3', '-c', FILL, deploy_to, str(count)], check=True)
     return int(done.stdout.strip())
+
+
+def expect(hosts, what, revisions):
+    """Every host's current/REVISION of each tree is the commit expected: a run that did nothing fails the run."""
+    script = '; '.join('cat %s/current/REVISION 2>/dev/null || echo missing' % deploy_to for deploy_to in revisions)
+    for index in range(1, hosts + 1):
+        found = bed.run_on(index, script).stdout.split()
+        for (deploy_to, sha), got in zip(revisions.items(), found + ['missing'] * len(revisions)):
+            if got != sha:
+                raise RunFailed('after the %s host%d has %s live in %s, not %s' % (what, index, got, deploy_to, sha))
+
+
+def head(project):
+    return subprocess.run(['git', 'rev-parse', 'HEAD'], cwd=project.checkout, capture_output=True, text=True, check=True).stdout.strip()
 
 
 def current_release(index, deploy_to):
@@ -551,14 +578,21 @@ def machine_facts(args):
     }
 
 
+def int_list(text):
+    return [int(part) for part in text.split(',') if part.strip()]
+
+
+def word_list(text):
+    return [part.strip() for part in text.split(',') if part.strip()]
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n', maxsplit=1)[0])
-    ints = lambda text: [int(part) for part in text.split(',') if part.strip()]  # noqa: E731
-    parser.add_argument('--hosts', type=ints, default=[1, 5, 20, 50], help='host counts of the scale section (default 1,5,20,50)')
+    parser.add_argument('--hosts', type=int_list, default=[1, 5, 20, 50], help='host counts of the scale section (default 1,5,20,50)')
     parser.add_argument('--rounds', type=int, default=3, help='samples per figure (default 3)')
     parser.add_argument('--files', type=int, default=1000, help='files in the git app (default 1000)')
     parser.add_argument('--sections', default='scale,latency,prune,copy,mitogen',
-                        type=lambda text: [part for part in text.split(',') if part], help='which sections (default all)')
+                        type=word_list, help='which sections, comma-separated (default all)')
     parser.add_argument('--latency-ms', type=int, default=50)
     parser.add_argument('--latency-hosts', type=int, default=5)
     parser.add_argument('--prune-releases', type=int, default=1000)
