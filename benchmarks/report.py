@@ -216,7 +216,32 @@ def limits_text(results):
         lines.append('The whole machine (controller and bed hosts share its %s cores) was busy during a capstan deploy: %s '
                      '(median share of all cores, from /proc/stat). Near 100%% the figures measure the CPU, not the network.'
                      % (machine.get('cpus', '?'), ', '.join(saturated)))
+    settles = [entry for section in results.get('sections', {}).values() for entry in section.get('settle', [])]
+    if settles:
+        limit = results['args'].get('settle_busy', 0.3)
+        busy_starts = [entry for entry in settles if entry['busy'] >= limit]
+        lines.append('Before each round the run waited for other work on the machine to pass (at most %ss, until it was '
+                     'less than %d%% busy over 1 s): %.0f s of waiting in all; %d of %d rounds still started on a busier machine.'
+                     % (results['args'].get('settle'), round(100 * limit), sum(entry['waited'] for entry in settles),
+                        len(busy_starts), len(settles)))
     return lines
+
+
+def cpu(samples):
+    values = [sample['controller_cpu'] for sample in samples or [] if sample.get('controller_cpu') is not None]
+    return statistics.median(values) if values else None
+
+
+def cpu_table(points):
+    keys = ('ping', 'capstan_deploy', 'cap_deploy', 'capstan_redeploy', 'capstan_rollback', 'cap_rollback')
+    out = ['### Controller CPU seconds (median; user + system of the command and its children)', '',
+           'Less sensitive to other work on the machine than the seconds: what each tool costs the controller.', '',
+           '| hosts | ' + ' | '.join(LABELS[key] for key in keys) + ' |', '|---:' * (len(keys) + 1) + '|']
+    for hosts, section in points:
+        values = [cpu(section['samples'].get(key)) for key in keys]
+        out.append('| %d | %s |' % (hosts, ' | '.join('n/a' if value is None else '%.2f' % value for value in values)))
+    out.append('')
+    return out
 
 
 def load(values):
@@ -283,6 +308,7 @@ def render(results, chart_link=None):
         if chart_link:
             out.append('![seconds against host count](%s)' % chart_link)
             out.append('')
+        out += cpu_table(points)
         out += counts_table(points)
     latency = latency_section(results)
     if latency:

@@ -80,6 +80,24 @@ def machine_jiffies():
     return sum(fields) - idle, sum(fields)
 
 
+def settle(limit, most):
+    """Wait (at most ``most`` seconds) until the machine, sampled over 1 s, is busy less than ``limit``.
+
+    Returns (seconds waited, busy share of the last sample). Our own commands are not running
+    then, so what is left is other work on the machine: waiting for it to pass keeps bursts of
+    it out of the figures (the rest is reported, never hidden).
+    """
+    start = time.monotonic()
+    while True:
+        busy0, total0 = machine_jiffies()
+        time.sleep(1)
+        busy1, total1 = machine_jiffies()
+        share = (busy1 - busy0) / float(max(1, total1 - total0))
+        waited = time.monotonic() - start
+        if share < limit or waited >= most:
+            return round(waited, 1), round(share, 3)
+
+
 def children_cpu():
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -204,6 +222,14 @@ class Bench(object):
         env.pop('CAPSTAN_KEEP_RELEASES', None)
         return self.timed(label, ['cap', 'bed', task], cwd=project.project, env=env)
 
+    def settle(self, section):
+        if self.args.settle <= 0:
+            return
+        waited, share = settle(self.args.settle_busy, self.args.settle)
+        section.setdefault('settle', []).append({'waited': waited, 'busy': share})
+        if waited >= 1.5:
+            log('waited %.0f s for a quieter machine (busy %.0f%% then)' % (waited, 100 * share))
+
     # --- sections -----------------------------------------------------------------------------
 
     def project(self, name, addresses, files):
@@ -229,6 +255,7 @@ class Bench(object):
         live = head(project)
         expect(hosts, 'first deploys', {CAPSTAN_TO: live, CAP_TO: live})
         for round_ in range(self.args.rounds):
+            self.settle(section)
             log('%s: round %d/%d' % (name, round_ + 1, self.args.rounds))
             sha = project.commit('round %d' % round_, {'public/VERSION': 'round %d\n' % round_})
             samples['ping'].append(self.ping(name + '-ping'))
@@ -263,6 +290,7 @@ class Bench(object):
         self.capstan_deploy('prune-capstan-first', CAPSTAN_TO, git)
         self.cap('prune-cap-first', project, 'deploy')
         for round_ in range(self.args.rounds):
+            self.settle(section)
             log('prune: round %d/%d (%d releases on each of %d hosts)' % (round_ + 1, self.args.rounds, count, hosts))
             for deploy_to in (CAPSTAN_TO, CAP_TO):
                 for index in range(1, hosts + 1):
@@ -290,6 +318,7 @@ class Bench(object):
         copy = {'deploy_strategy': 'copy', 'deploy_src': app}
         section['first'] = self.capstan_deploy('copy-capstan-first', CAPSTAN_TO, copy)
         for round_ in range(self.args.rounds):
+            self.settle(section)
             log('copy: round %d/%d (%d files)' % (round_ + 1, self.args.rounds, files))
             before = current_release(1, CAPSTAN_TO)
             with open(os.path.join(app, 'public', 'VERSION'), 'w') as handle:
@@ -325,6 +354,7 @@ class Bench(object):
                 section['failures'].append('%s first deploy: %s' % (mode, error))
                 broken.add(mode)
         for round_ in range(self.args.rounds):
+            self.settle(section)
             log('mitogen: round %d/%d' % (round_ + 1, self.args.rounds))
             modes = list(trees) if round_ % 2 == 0 else list(reversed(list(trees)))
             for mode in modes:
@@ -602,6 +632,10 @@ def parse_args(argv=None):
     parser.add_argument('--mitogen-hosts', type=int, default=5)
     parser.add_argument('--mitogen-path', default=os.environ.get('CAPSTAN_BENCH_MITOGEN', ''),
                         help='a pip --target dir holding mitogen (make bench passes it)')
+    parser.add_argument('--settle', type=float, default=60,
+                        help='before each round wait up to this many seconds for other work on the machine to pass (0: never)')
+    parser.add_argument('--settle-busy', type=float, default=0.3,
+                        help='...until the machine is busy less than this share of its CPUs over 1 s (default 0.3)')
     parser.add_argument('--forks', type=int, default=0, help="ansible forks (default: ansible.cfg's)")
     parser.add_argument('--out', default=RESULTS)
     parser.add_argument('--docs', default=os.path.join(REPO, 'docs', 'benchmarks.md'))
