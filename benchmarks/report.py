@@ -276,6 +276,12 @@ def render(results, chart_link=None):
     if limits:
         out.append('What limited it: ' + ' '.join(limits))
         out.append('')
+    if results.get('cap_hangs'):
+        out.append('Capistrano hung (killed after --cap-timeout, then run once more; the figure is the second run):')
+        out.append('')
+        for hang in results['cap_hangs']:
+            out.append('- %s' % hang['error'])
+        out.append('')
     if results.get('errors'):
         out.append('**Not measured** (the run failed there):')
         out.append('')
@@ -425,8 +431,8 @@ def copy_table(section):
         'n/a' if sent_bytes is None else sent_bytes, 'n/a' if sent_bytes is None else '%.3f%%' % (100.0 * sent_bytes / app)))
     share = 100.0 * last['added_disk'] / last['release_disk']
     out.append('| disk used by the new release beside the previous one (`du -s -B1 old new`: hard-linked files count once) | '
-               '%d | %.1f%% of the release alone (%d) |' % (last['added_disk'], share, last['release_disk']))
-    out.append('| the same in apparent size (`du --apparent-size`) | %d | %.1f%% of the release alone (%d) |' % (
+               '%d | %.2f%% of the release alone (%d) |' % (last['added_disk'], share, last['release_disk']))
+    out.append('| the same in apparent size (`du --apparent-size`; tmpfs gives directories a size) | %d | %.2f%% of the release alone (%d) |' % (
         last['added_apparent'], 100.0 * last['added_apparent'] / last['release_apparent'], last['release_apparent']))
     tasks = host_counts(section['samples']['capstan_deploy'], 'task_results')
     runs = host_counts(section['samples']['capstan_deploy'], 'module_runs')

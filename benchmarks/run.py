@@ -37,6 +37,7 @@ import platform
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -60,11 +61,20 @@ RESULTS = os.path.join(HERE, 'results', 'latest.json')
 LOGS = os.path.join(HERE, 'output', 'logs')
 CAPSTAN_TO, CAP_TO = '/srv/bench-capstan', '/srv/bench-cap'
 LINKED = {'deploy_linked_dirs': ['log'], 'deploy_linked_files': ['config/app.yml']}
-TIMEOUT = 3600
 
 
 class RunFailed(RuntimeError):
     """A timed command failed: the figure it was for is not measured."""
+
+
+class RunTimedOut(RunFailed):
+    """A timed command hung and was killed."""
+
+
+def text_of(output):
+    if output is None:
+        return ''
+    return output.decode('utf-8', 'replace') if isinstance(output, bytes) else output
 
 
 def log(message):
@@ -161,6 +171,9 @@ class Bench(object):
             # mitogen checks host keys itself; bed hosts get new keys on every `bed up`.
             'ANSIBLE_HOST_KEY_CHECKING': 'False',
             'ANSIBLE_DEPRECATION_WARNINGS': 'False',
+            # SSH connect timeout, the same for every run: at 10 s (ansible's default) a loaded machine
+            # made mitogen report a host unreachable.
+            'ANSIBLE_TIMEOUT': str(self.args.connect_timeout),
         })
         if self.args.forks:
             env['ANSIBLE_FORKS'] = str(self.args.forks)
@@ -169,14 +182,20 @@ class Bench(object):
             env['ANSIBLE_STRATEGY'] = 'mitogen_linear'
         return env
 
-    def timed(self, label, cmd, cwd=REPO, env=None):
+    def timed(self, label, cmd, cwd=REPO, env=None, timeout=None):
         """Run cmd; return its seconds, controller CPU seconds and machine busy share. Raises RunFailed."""
         self.serial += 1
         logfile = os.path.join(self.logdir, '%04d-%s.log' % (self.serial, re.sub(r'[^A-Za-z0-9_.-]+', '_', label)))
         busy0, total0 = machine_jiffies()
         cpu0 = children_cpu()
         start = time.monotonic()
-        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, check=False, timeout=TIMEOUT)
+        try:
+            proc = run_group(cmd, cwd, env, timeout or self.args.timeout)
+        except subprocess.TimeoutExpired as expired:
+            with open(logfile, 'w') as handle:
+                output = (text_of(expired.stdout), text_of(expired.stderr))
+                handle.write('$ %s\n# killed after %.0f s\n%s\n--- stderr\n%s' % ((' '.join(cmd), expired.timeout) + output))
+            raise RunTimedOut('%s did not finish in %.0f s, killed (log %s)' % (label, expired.timeout, os.path.relpath(logfile, REPO)))
         seconds = time.monotonic() - start
         cpu = children_cpu() - cpu0
         busy1, total1 = machine_jiffies()
@@ -220,7 +239,14 @@ class Bench(object):
         env = dict(os.environ, USER='bench')
         env.pop('CAPSTAN_DEPLOY_TO', None)
         env.pop('CAPSTAN_KEEP_RELEASES', None)
-        return self.timed(label, ['cap', 'bed', task], cwd=project.project, env=env)
+        try:
+            return self.timed(label, ['cap', 'bed', task], cwd=project.project, env=env, timeout=self.args.cap_timeout)
+        except RunTimedOut as error:
+            # Seen at 20 hosts: `cap deploy:rollback` waiting forever on one host's channel, its sshd
+            # session idle. Say so, and run the same command once more (a second hang fails the section).
+            self.results.setdefault('cap_hangs', []).append({'label': label, 'error': str(error)})
+            log('%s; running it again' % error)
+            return self.timed(label + '-again', ['cap', 'bed', task], cwd=project.project, env=env, timeout=self.args.cap_timeout)
 
     def settle(self, section):
         if self.args.settle <= 0:
@@ -417,6 +443,19 @@ class Bench(object):
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def run_group(cmd, cwd, env, timeout):
+    """subprocess.run in a session of its own: on timeout the whole group it started is killed."""
+    with subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          start_new_session=True) as proc:
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            stdout, stderr = proc.communicate()
+            raise subprocess.TimeoutExpired(cmd, timeout, output=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
 
 
 def last_error(text):
@@ -632,10 +671,14 @@ def parse_args(argv=None):
     parser.add_argument('--mitogen-hosts', type=int, default=5)
     parser.add_argument('--mitogen-path', default=os.environ.get('CAPSTAN_BENCH_MITOGEN', ''),
                         help='a pip --target dir holding mitogen (make bench passes it)')
-    parser.add_argument('--settle', type=float, default=60,
+    parser.add_argument('--settle', type=float, default=30,
                         help='before each round wait up to this many seconds for other work on the machine to pass (0: never)')
     parser.add_argument('--settle-busy', type=float, default=0.3,
                         help='...until the machine is busy less than this share of its CPUs over 1 s (default 0.3)')
+    parser.add_argument('--connect-timeout', type=int, default=30, help='ANSIBLE_TIMEOUT for every ansible run (default 30)')
+    parser.add_argument('--timeout', type=float, default=1800, help='seconds before an ansible command is killed (default 1800)')
+    parser.add_argument('--cap-timeout', type=float, default=300,
+                        help='seconds before a cap command is killed and run once more (default 300)')
     parser.add_argument('--forks', type=int, default=0, help="ansible forks (default: ansible.cfg's)")
     parser.add_argument('--out', default=RESULTS)
     parser.add_argument('--docs', default=os.path.join(REPO, 'docs', 'benchmarks.md'))
