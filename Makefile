@@ -22,7 +22,7 @@ BUILD_DIR := build
 export PATH := $(BIN):$(PATH)
 export MOLECULE_GLOB := molecule/*/molecule.yml
 
-.PHONY: help venv collections demo test test-fast units sanity lint build integration molecule changelog-lint clean distclean
+.PHONY: help venv collections demo test test-fast units sanity lint build integration molecule changelog-lint bench clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -77,6 +77,28 @@ molecule: venv collections ## Molecule scenarios on the test bed (all, or SCENAR
 		$(BIN)/molecule test -s "$$scenario"; \
 		echo "molecule: scenario $$scenario passed in $$(( $$(date +%s) - start ))s"; \
 	done
+
+# `make bench` measures capstan against Capistrano and `ansible -m ping` on the test bed (root), then
+# rewrites docs/benchmarks.md's dated section and chart; results in benchmarks/results/latest.json.
+# Quick runs: make bench BENCH_ARGS="--hosts 5 --rounds 1 --sections scale"; BENCH_ARGS="--help" lists all.
+# matplotlib (the chart) goes into .venv from requirements-bench.txt; mitogen (one section compares
+# it) is installed outside .venv, under benchmarks/output/, so it never becomes a requirement.
+BENCH_ARGS ?=
+BENCH_STAMP := $(VENV)/.bench-stamp
+MITOGEN_VERSION := $(shell sed -n 's/^mitogen==//p' benchmarks/requirements-mitogen.txt)
+MITOGEN_DIR := benchmarks/output/mitogen-$(MITOGEN_VERSION)
+
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q -r requirements-bench.txt
+	@touch $@
+
+$(MITOGEN_DIR)/.stamp: benchmarks/requirements-mitogen.txt
+	rm -rf $(MITOGEN_DIR)
+	$(VENV)/bin/python -m pip install --disable-pip-version-check -q --no-deps --target $(MITOGEN_DIR) -r benchmarks/requirements-mitogen.txt
+	@touch $@
+
+bench: venv collections $(BENCH_STAMP) $(MITOGEN_DIR)/.stamp ## Benchmarks on the test bed; rewrites docs/benchmarks.md (BENCH_ARGS=...)
+	$(VENV)/bin/python benchmarks/run.py --mitogen-path $(MITOGEN_DIR) $(BENCH_ARGS)
 
 clean: ## Remove build and test outputs (keeps .venv)
 	rm -rf $(BUILD_DIR) tests/output .collections .ansible .pytest_cache .hypothesis
