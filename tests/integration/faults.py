@@ -16,9 +16,6 @@ import subprocess
 import time
 import uuid
 
-import pytest
-
-import bed
 from conftest import REPO
 from test_flows import PLAYBOOK, Run, current, env
 
@@ -36,10 +33,9 @@ RECORD = re.compile(r'^(\[WARNING\]|\[DEPRECATION|\[ERROR\]|ERROR!|ok: |changed:
 NAME = re.compile(r'^[0-9]{14}$')
 
 
-@pytest.fixture
-def deploy_to(request):
-    """A deploy_to of this test's own under /srv, named by a hash: a path spelled like the test's name
-    would put words such as deploy_migrate_current into every message that names deploy_to."""
+def own_tree(request):
+    """A deploy_to of this test's own under /srv, named by a hash (conftest's deploy_to spells the
+    test's name, which would put words such as deploy_migrate_current into every message naming it)."""
     return '/srv/t%s' % hashlib.sha1(request.node.nodeid.encode()).hexdigest()[:10]
 
 
@@ -176,7 +172,8 @@ class Background(object):
         self.pid = self.proc.pid
 
     def output(self):
-        self.out.flush()
+        if not self.out.closed:
+            self.out.flush()
         with open(str(self.out_path)) as handle:
             return handle.read()
 
@@ -244,11 +241,6 @@ def kill_tree(root):
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-
-
-def bed_exec(index, command):
-    """Run ``command`` (a shell string) as host ``index`` sees the world, as root on the bed; the CompletedProcess."""
-    return bed.run_on(index, command)
 
 
 def release_names(fleet, deploy_to):

@@ -10,8 +10,7 @@ import datetime
 import json
 import os
 
-from faults import TEMPLATING, Problems, fingerprint, lock_exists, lost, release_names, run, said, shared_hash
-from faults import deploy_to  # noqa: F401  pylint: disable=unused-import  (the fixture, by a hash)
+from faults import TEMPLATING, Problems, fingerprint, lock_exists, lost, own_tree, release_names, run, said, shared_hash
 from test_flows import LINKS, app, current, deploy, ok, play, prepare_shared
 
 
@@ -26,10 +25,11 @@ def refused_unchanged(problems, fleet, deploy_to, result, before, what, *phrases
     problems.check(not any(lock_exists(fleet, deploy_to)), '%s: a lock was left' % what)
 
 
-def test_overlapping_linked_paths_are_refused_before_anything_changes(fleet, deploy_to, tmp_path):
+def test_overlapping_linked_paths_are_refused_before_anything_changes(fleet, request, tmp_path):
     """Defect 1: linked dirs and files that overlap (a file inside a linked dir, a dir inside a linked
     dir, a duplicate, a non-normalised entry) are refused before any host changes, naming the
     variables and the entries; shared/ keeps what it holds."""
+    deploy_to = own_tree(request)
     prepare_shared(fleet, deploy_to)
     fleet.each('mkdir -p %s/shared/public/uploads && echo photo > %s/shared/public/uploads/photo.jpg' % (deploy_to, deploy_to))
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
@@ -58,11 +58,12 @@ def test_overlapping_linked_paths_are_refused_before_anything_changes(fleet, dep
     problems.verify()
 
 
-def test_a_linked_file_reached_through_a_symlink_into_shared_never_replaces_a_shared_file(fleet, deploy_to, tmp_path):
+def test_a_linked_file_reached_through_a_symlink_into_shared_never_replaces_a_shared_file(fleet, request, tmp_path):
     """Defect 1: nothing whose real path is inside shared/ is unlinked. The app ships etc -> config
     (a link inside the release), config is a linked dir, etc/app.yml a linked file: the linked
     file's path in the release really is shared/config/app.yml, which must keep its content
     (the deploy may refuse or handle it, never replace the shared file by a link)."""
+    deploy_to = own_tree(request)
     prepare_shared(fleet, deploy_to)
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
     fleet.each('mkdir -p %s/shared/etc && echo "etc of this host" > %s/shared/etc/app.yml' % (deploy_to, deploy_to))
@@ -80,11 +81,12 @@ def test_a_linked_file_reached_through_a_symlink_into_shared_never_replaces_a_sh
     problems.verify()
 
 
-def test_deploy_to_is_judged_after_normalising_by_every_playbook(fleet, deploy_to, tmp_path):
+def test_deploy_to_is_judged_after_normalising_by_every_playbook(fleet, request, tmp_path):
     """Defect 7: deploy_to '//', '/./', '/srv/x/../..' (all of them /) and 'srv/app' (relative) are
     refused before anything changes by the deploy, rollback and releases playbooks, naming
     deploy_to (tried in check mode: the bed's hosts share this machine's root filesystem); a path
     that normalises inside /srv (/srv/<x>/../<y>) deploys into /srv/<y>."""
+    deploy_to = own_tree(request)
     root = sorted(os.listdir('/'))
     source = str(app(tmp_path, 'v1'))
     problems = Problems()
@@ -113,10 +115,11 @@ def test_deploy_to_is_judged_after_normalising_by_every_playbook(fleet, deploy_t
     problems.verify()
 
 
-def test_messages_name_the_cause_not_a_templating_error(fleet, deploy_to, tmp_path):
+def test_messages_name_the_cause_not_a_templating_error(fleet, request, tmp_path):
     """Defect 8: deploy_linked_dirs given as a string, and a release named 99991231235959 (no name
     after it fits in 14 digits), are each refused before anything changes with one clear sentence:
     no templating error, no OverflowError, no traceback."""
+    deploy_to = own_tree(request)
     prepare_shared(fleet, deploy_to)
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
     shared = shared_hash(fleet, deploy_to)
@@ -140,10 +143,11 @@ def test_messages_name_the_cause_not_a_templating_error(fleet, deploy_to, tmp_pa
     problems.verify()
 
 
-def test_a_current_directory_is_refused_at_the_start_and_migrated_with_deploy_migrate_current(fleet, deploy_to, tmp_path):
+def test_a_current_directory_is_refused_at_the_start_and_migrated_with_deploy_migrate_current(fleet, request, tmp_path):
     """Defect 8: a current that is a real directory is refused before any release is built, naming
     deploy_migrate_current; with -e deploy_migrate_current=true the directory becomes a release
     (its content kept) and current a symlink to the new release."""
+    deploy_to = own_tree(request)
     prepare_shared(fleet, deploy_to)
     fleet.each('mkdir -p %s/shared/log %s/current/public && echo "old app" > %s/current/public/VERSION'
                % (deploy_to, deploy_to, deploy_to))
@@ -176,10 +180,11 @@ def test_a_current_directory_is_refused_at_the_start_and_migrated_with_deploy_mi
     problems.verify()
 
 
-def test_an_invalid_date_in_releases_is_foreign_never_counted_named_after_or_pruned(fleet, deploy_to, tmp_path):
+def test_an_invalid_date_in_releases_is_foreign_never_counted_named_after_or_pruned(fleet, request, tmp_path):
     """Defect 9: releases/20261301000000 (month 13) is a foreign entry: the next release name comes
     from the real clock (so it is less than 20261301000000), a prune keeping one release leaves
     it alone, and the releases report lists it as foreign."""
+    deploy_to = own_tree(request)
     prepare_shared(fleet, deploy_to)
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
     first = current(fleet, deploy_to)[0]
@@ -210,9 +215,10 @@ def test_an_invalid_date_in_releases_is_foreign_never_counted_named_after_or_pru
     problems.verify()
 
 
-def test_runs_on_a_missing_tree_create_nothing(fleet, deploy_to, tmp_path):
+def test_runs_on_a_missing_tree_create_nothing(fleet, request, tmp_path):
     """Defect 11: a rollback of a deploy_to that does not exist is refused and leaves nothing there
     (no .capstan/); the read-only releases playbook and a --check deploy create nothing either."""
+    deploy_to = own_tree(request)
     problems = Problems()
     source = str(app(tmp_path, 'v1'))
     for what, playbook, variables, options in (

@@ -12,8 +12,7 @@ import os
 import re
 import tempfile
 
-from faults import Problems, fingerprint, lock_exists, lost, records, release_names, said, shared_hash
-from faults import deploy_to  # noqa: F401  pylint: disable=unused-import  (the fixture, by a hash)
+from faults import Problems, fingerprint, lock_exists, lost, own_tree, records, release_names, said, shared_hash
 from test_flows import app, current, deploy, ok, play, prepare_shared
 
 
@@ -26,11 +25,12 @@ def versions(fleet, deploy_to, tmp_path, *names):
     return made
 
 
-def test_a_prune_that_cannot_remove_an_old_release_warns_and_keeps_the_new_release_live(fleet, deploy_to, tmp_path):
+def test_a_prune_that_cannot_remove_an_old_release_warns_and_keeps_the_new_release_live(fleet, request, tmp_path):
     """Defect 2: an old release that cannot be removed (a mount point inside it on host2: EBUSY)
     when the prune after a good deploy must remove it: the deploy succeeds with a warning naming
     host2 and that release, the new release stays live everywhere, the lock is free; the
     half-removed release is never a rollback target and never reported as successful."""
+    deploy_to = own_tree(request)
     prepare_shared(fleet, deploy_to)
     old, middle = versions(fleet, deploy_to, tmp_path, 'v1', 'v2')
     pin = '%s/releases/%s/pin' % (deploy_to, old)
@@ -69,10 +69,11 @@ BAD_HOOKS = {
 }
 
 
-def test_a_hook_file_that_does_not_parse_or_is_no_task_list_is_refused_before_anything_changes(fleet, deploy_to, tmp_path):
+def test_a_hook_file_that_does_not_parse_or_is_no_task_list_is_refused_before_anything_changes(fleet, request, tmp_path):
     """Defect 3: a hook file with a YAML syntax error, or one holding a mapping instead of a list of
     tasks, named for after_published or after_updated, is refused before anything changes, the
     message naming deploy_hooks and the file: no lock, no new release, current unchanged."""
+    deploy_to = own_tree(request)
     prepare_shared(fleet, deploy_to)
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
     shared = shared_hash(fleet, deploy_to)
@@ -96,10 +97,11 @@ def test_a_hook_file_that_does_not_parse_or_is_no_task_list_is_refused_before_an
     problems.verify()
 
 
-def test_a_hook_that_fails_to_load_after_publishing_goes_through_the_failure_path(fleet, deploy_to, tmp_path):
+def test_a_hook_that_fails_to_load_after_publishing_goes_through_the_failure_path(fleet, request, tmp_path):
     """Defect 3: an after_published hook that parses but fails when Ansible loads it (a module that
     does not exist) fails the deploy the way any post-publish failure does: every host back on
     the previous release, the lock free, the failed release archived and removed."""
+    deploy_to = own_tree(request)
     prepare_shared(fleet, deploy_to)
     first = versions(fleet, deploy_to, tmp_path, 'v1')[0]
     hook = tmp_path / 'unknown-module.yml'
@@ -119,13 +121,13 @@ def test_a_hook_that_fails_to_load_after_publishing_goes_through_the_failure_pat
 
 
 def test_a_full_disk_is_refused_before_building_and_a_release_that_fills_it_is_removed_without_an_archive(
-        fleet, deploy_to, tmp_path):
+        fleet, request, tmp_path):
     """Defect 6: deploy_to on an 8 MB tmpfs on every host. An app bigger than the free space is
     refused before building ("free space", naming deploy_free_space_margin_mb), nothing changed;
     when the disk fills up during the build anyway (a before_updating hook fills it), the run
     fails, the failed release is removed without an archive, the lock is free, and once the
     filler is gone the next deploy succeeds."""
-    disk = deploy_to
+    disk = own_tree(request)
     deploy_to = disk + '/app'
     filler = disk + '/filler'
     fleet.each('mkdir -p %s && mount -t tmpfs -o size=8m tmpfs %s' % (disk, disk))
@@ -182,10 +184,11 @@ def free_pid():
     return next(pid for pid in range(top - 1, 300, -1) if not os.path.exists('/proc/%d' % pid))
 
 
-def test_crash_leftovers_are_cleaned_by_the_next_deploy(fleet, deploy_to, tmp_path):
+def test_crash_leftovers_are_cleaned_by_the_next_deploy(fleet, request, tmp_path):
     """Defect 10: partial archives (.<archive>.tar.gz.partial-<pid>) in deploy_to, and copy bundles
     of controller runs that are gone (capstan-bundle-<pid>-<random>.tar.gz in the controller's
     temp dir, the pid dead), are removed by the next deploy; a bundle of a live pid is kept."""
+    deploy_to = own_tree(request)
     prepare_shared(fleet, deploy_to)
     versions(fleet, deploy_to, tmp_path, 'v1')
     partials = ['.failed-release-20260101000000.tar.gz.partial-999999', '.rolled-back-release-20260101000000.tar.gz.partial-12345']
