@@ -45,9 +45,9 @@ def playbook_cmd(fleet, playbook, variables, *options):
     return [PLAYBOOK, str(path), '-i', str(fleet.inventory), '-e', json.dumps(variables)] + list(options)
 
 
-def run(fleet, playbook, variables, *options):
-    """Run a playbook to its end (``options`` e.g. '--check'); a test_flows.Run."""
-    proc = subprocess.run(playbook_cmd(fleet, playbook, variables, *options), cwd=REPO, env=env(),
+def run(fleet, playbook, variables, *options, **environ):
+    """Run a playbook to its end (``options`` e.g. '--check', ``environ`` added to its environment); a test_flows.Run."""
+    proc = subprocess.run(playbook_cmd(fleet, playbook, variables, *options), cwd=REPO, env=dict(env(), **environ),
                           capture_output=True, text=True, timeout=900, check=False)
     return Run(proc)
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 
-from faults import Problems, fingerprint, lock_exists, lost, own_tree, records, release_names, said, shared_hash
-from test_flows import app, current, deploy, ok, play, prepare_shared
+from faults import Problems, fingerprint, lock_exists, lost, own_tree, records, release_names, run, said, shared_hash
+from test_flows import LINKS, app, current, deploy, ok, play, prepare_shared
 
 
 def versions(fleet, deploy_to, tmp_path, *names):
@@ -187,28 +186,26 @@ def free_pid():
 def test_crash_leftovers_are_cleaned_by_the_next_deploy(fleet, request, tmp_path):
     """Defect 10: partial archives (.<archive>.tar.gz.partial-<pid>) in deploy_to, and copy bundles
     of controller runs that are gone (capstan-bundle-<pid>-<random>.tar.gz in the controller's
-    temp dir, the pid dead), are removed by the next deploy; a bundle of a live pid is kept."""
+    temp dir, the pid dead), are removed by the next deploy; a bundle of a live pid is kept.
+    The controller's temp dir is this test's own (TMPDIR): runs of other sessions on this
+    machine share /tmp and may clean it."""
     deploy_to = own_tree(request)
     prepare_shared(fleet, deploy_to)
     versions(fleet, deploy_to, tmp_path, 'v1')
     partials = ['.failed-release-20260101000000.tar.gz.partial-999999', '.rolled-back-release-20260101000000.tar.gz.partial-12345']
     fleet.each(' && '.join('echo torn > %s/%s' % (deploy_to, name) for name in partials))
-    gone = os.path.join(tempfile.gettempdir(), 'capstan-bundle-%d-k3x9q2.tar.gz' % free_pid())
-    live = os.path.join(tempfile.gettempdir(), 'capstan-bundle-%d-l1v3ab.tar.gz' % os.getpid())
-    try:
-        for path in (gone, live):
-            with open(path, 'wb') as handle:
-                handle.write(b'\x1f\x8b torn bundle')
-        shared = shared_hash(fleet, deploy_to)
-        problems = Problems()
-        ok(deploy(fleet, deploy_to, app(tmp_path, 'v2')))
-        problems.check(fleet.each('ls -a %s | grep -c partial; true' % deploy_to) == ['0\n'] * 3,
-                       'partial archives survived: %s' % fleet.each('ls -a %s | grep partial; true' % deploy_to))
-        problems.check(not os.path.exists(gone), 'the bundle of a run that is gone survived: %s' % gone)
-        problems.check(os.path.exists(live), 'the bundle of a live run was removed: %s' % live)
-        problems.extend(lost(fleet, deploy_to, shared))
-        problems.verify()
-    finally:
-        for path in (gone, live):
-            if os.path.exists(path):
-                os.unlink(path)
+    controller_tmp = tmp_path / 'controller-tmp'
+    controller_tmp.mkdir()
+    gone = controller_tmp / ('capstan-bundle-%d-k3x9q2.tar.gz' % free_pid())
+    live = controller_tmp / ('capstan-bundle-%d-l1v3ab.tar.gz' % os.getpid())
+    for path in (gone, live):
+        path.write_bytes(b'\x1f\x8b torn bundle')
+    shared = shared_hash(fleet, deploy_to)
+    problems = Problems()
+    ok(run(fleet, 'deploy.yml', dict(LINKS, deploy_to=deploy_to, deploy_src=str(app(tmp_path, 'v2'))), TMPDIR=str(controller_tmp)))
+    problems.check(fleet.each('ls -a %s | grep -c partial; true' % deploy_to) == ['0\n'] * 3,
+                   'partial archives survived: %s' % fleet.each('ls -a %s | grep partial; true' % deploy_to))
+    problems.check(not gone.exists(), 'the bundle of a run that is gone survived: %s' % gone.name)
+    problems.check(live.exists(), 'the bundle of a live run was removed: %s' % live.name)
+    problems.extend(lost(fleet, deploy_to, shared))
+    problems.verify()
