@@ -14,7 +14,6 @@ from faults import TEMPLATING, Problems, fingerprint, lock_exists, lost, own_tre
 from test_flows import LINKS, app, current, deploy, ok, play, prepare_shared
 
 
-
 def refused_unchanged(problems, fleet, deploy_to, result, before, what, *phrases):
     """A refusal: rc != 0, every phrase said, every host's tree exactly as ``before``."""
     problems.check(result.rc != 0, '%s: rc 0, the run was not refused' % what)
