@@ -101,7 +101,7 @@ def test_bad_input_is_one_sentence_and_changes_nothing(fleet, deploy_to):
     results = fleet.module('release_dir', {'deploy_to': deploy_to, 'release': '../../etc', 'state': 'finished',
                                            'revision': 'abc'})
     for result in results.values():
-        assert result['failed'] and 'release must be a release name of 14 digits' in result['msg']
+        assert result['failed'] and 'release must be a release name: 14 digits' in result['msg']
         assert 'Traceback' not in str(result)
     assert fleet.each('test -e %s && echo there || echo absent' % deploy_to) == ['absent\n'] * 3
 
