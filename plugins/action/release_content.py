@@ -25,7 +25,9 @@ MODULE = 'capstan.release.release_content'
 
 class ActionModule(ActionBase):
 
-    TRANSFERS_FILES = True
+    # Only a bundle over the inline limit needs the remote temp dir (_transfer makes it then): no mkdir
+    # round trip for every other call.
+    TRANSFERS_FILES = False
 
     def run(self, tmp=None, task_vars=None):
         result = super(ActionModule, self).run(tmp, task_vars)

@@ -39,7 +39,9 @@ ROLLBACK_LATE_HOOKS = ('after_finishing_rollback', 'before_finished')
 
 class ActionModule(ActionBase):
 
-    TRANSFERS_FILES = True
+    # Only a bundle over the inline limit needs the remote temp dir (_transfer makes it then): no mkdir
+    # round trip for every other call.
+    TRANSFERS_FILES = False
     _supports_check_mode = True
 
     def run(self, tmp=None, task_vars=None):
