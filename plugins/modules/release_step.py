@@ -27,13 +27,13 @@ description:
     finished with O(revision) (left by a run that stopped) is kept as it is.
   - V(finish) records the deploy (journal and C(revisions.log)), prunes old releases and
     releases the lock. What fails while pruning is a warning, never a failure.
-  - V(abort) undoes what the run O(run) did on this host, wherever it stopped: switches
+  - V(abort) undoes what the run O(run) did on this host, wherever it stopped; it switches
     C(current) back, archives and removes the release it created (without an archive when
-    the disk is full), releases the lock.
+    the disk is full), and releases the lock.
   - V(rollback_start), V(rollback_finish) and V(rollback_abort) are the same for a rollback;
     V(unlock) releases the run's lock.
   - V(drill_start), V(drill_switch), V(drill_finish) and V(drill_abort) are the rollback drill's
-    (role C(capstan.release.drill)): its switches keep both releases and are recorded as a drill.
+    (role C(capstan.release.drill)); its switches keep both releases and are recorded as a drill.
 author: capstan.release contributors (!UNKNOWN)
 options:
   stage:
