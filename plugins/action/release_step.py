@@ -99,6 +99,9 @@ class ActionModule(ActionBase):
         """Run one module on this host; its failure becomes this stage's (message cleaned)."""
         result = self._execute_module(module_name=name, module_args=module_args, task_vars=self._vars)
         result.pop('invocation', None)
+        if result.get('warnings'):
+            # Ansible shows a module's warnings without the host: say which host each is about.
+            result['warnings'] = ['%s: %s' % (self._host(), self._clean(warning)) for warning in result['warnings']]
         if result.get('failed') or result.get('unreachable'):
             raise CapstanError(self._clean(result.get('msg') or 'the module failed'),
                                **dict((key, value) for key, value in result.items()

@@ -76,3 +76,7 @@ def _parse_tasks(tasks, point, path, loader, play):
         Block.load({'block': tasks}, play=play, loader=loader)
     except AnsibleError as error:
         raise CapstanError('deploy_hooks.%s names %s, which Ansible cannot load as tasks: %s' % (point, path, _first_line(error)))
+    except Exception:  # pylint: disable=broad-exception-caught
+        # Some tasks (includes) need the run's variables to be parsed: they are parsed when they run,
+        # and a failure then goes through the flow's failure path like any other.
+        return

@@ -15,11 +15,11 @@ from faults import Problems, fingerprint, lock_exists, lost, own_tree, records, 
 from test_flows import LINKS, app, current, deploy, ok, play, prepare_shared
 
 
-def versions(fleet, deploy_to, tmp_path, *names):
+def versions(fleet, deploy_to, tmp_path, *names, **extra):
     """Deploy each app version in turn; the release names, oldest first."""
     made = []
     for version in names:
-        ok(deploy(fleet, deploy_to, app(tmp_path, version)))
+        ok(deploy(fleet, deploy_to, app(tmp_path, version), **extra))
         made.append(current(fleet, deploy_to)[0])
     return made
 
@@ -97,17 +97,28 @@ def test_a_hook_file_that_does_not_parse_or_is_no_task_list_is_refused_before_an
 
 
 def test_a_hook_that_fails_to_load_after_publishing_goes_through_the_failure_path(fleet, request, tmp_path):
-    """Defect 3: an after_published hook that parses but fails when Ansible loads it (a module that
-    does not exist) fails the deploy the way any post-publish failure does: every host back on
-    the previous release, the lock free, the failed release archived and removed."""
+    """Defect 3: a hook Ansible cannot load. One whose task names a module that does not exist is
+    refused before anything changes (its tasks are parsed up front, naming deploy_hooks); one that
+    only fails when Ansible loads it at run time (it includes a file that is not there) fails the
+    deploy the way any post-publish failure does: every host back on the previous release, the
+    lock free, the failed release archived and removed."""
     deploy_to = own_tree(request)
     prepare_shared(fleet, deploy_to)
     first = versions(fleet, deploy_to, tmp_path, 'v1')[0]
-    hook = tmp_path / 'unknown-module.yml'
-    hook.write_text('- name: A task of a module that does not exist\n  no.such.module: {}\n')
     shared = shared_hash(fleet, deploy_to)
     problems = Problems()
-    result = deploy(fleet, deploy_to, app(tmp_path, 'v2'), deploy_hooks={'after_published': str(hook)})
+
+    unknown = tmp_path / 'unknown-module.yml'
+    unknown.write_text('- name: A task of a module that does not exist\n  no.such.module: {}\n')
+    before = fingerprint(fleet, deploy_to)
+    result = deploy(fleet, deploy_to, app(tmp_path, 'v2'), deploy_hooks={'after_published': str(unknown)})
+    problems.check(result.rc != 0, 'a hook with an unknown module: rc 0')
+    problems.check('deploy_hooks.after_published' in said(result), 'a hook with an unknown module: deploy_hooks is not named')
+    problems.check(fingerprint(fleet, deploy_to) == before, 'a hook with an unknown module: the tree changed')
+
+    missing = tmp_path / 'includes-a-missing-file.yml'
+    missing.write_text('- name: Include a file that is not there\n  ansible.builtin.include_tasks: %s/not-there.yml\n' % tmp_path)
+    result = deploy(fleet, deploy_to, app(tmp_path, 'v2'), deploy_hooks={'after_published': str(missing)})
     problems.check(result.rc != 0, 'rc 0')
     problems.check(current(fleet, deploy_to) == [first] * 3, 'current is %s, not back on %s' % (current(fleet, deploy_to), first))
     problems.check(release_names(fleet, deploy_to) == [[first]] * 3, 'releases/ holds %s' % release_names(fleet, deploy_to))
@@ -133,7 +144,8 @@ def test_a_full_disk_is_refused_before_building_and_a_release_that_fills_it_is_r
     try:
         prepare_shared(fleet, deploy_to)
         fleet.each('mkdir -p %s/shared/log' % deploy_to)
-        first = versions(fleet, deploy_to, tmp_path, 'v1')[0]
+        # The disk is 8 MB: the default margin (64 MiB) would refuse every deploy on it.
+        first = versions(fleet, deploy_to, tmp_path, 'v1', deploy_free_space_margin_mb=1)[0]
         shared = shared_hash(fleet, deploy_to)
         problems = Problems()
 
