@@ -409,9 +409,10 @@ class ActionModule(ActionBase):
                                        'release': plan['release'], 'target': plan['target'], 'back_seconds': back,
                                        'forward_seconds': forward})
         healthy = 'healthy both ways' if inputs['deploy_health_command'] or inputs['deploy_health_url'] else 'no health check set'
+        hosts = len(plan['hosts'])
+        figures = (inputs['deploy_to'], plan['target'], back, plan['release'], forward, hosts, '' if hosts == 1 else 's', healthy)
         finished['summary'] = ('drill of %s: back to release %s in %.2f s and forward to release %s in %.2f s on %d host%s '
-                               '(the slowest host), %s' % (inputs['deploy_to'], plan['target'], back, plan['release'], forward,
-                                                          len(plan['hosts']), '' if len(plan['hosts']) == 1 else 's', healthy))
+                               '(the slowest host), %s' % figures)
         return finished
 
     def _slowest(self, plan, register):

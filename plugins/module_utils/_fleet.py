@@ -115,9 +115,9 @@ def deploy_plan(starts, override='', what='the source'):
     if override:
         behind = [(host, start['newest']) for host, start in starts if start.get('newest') and start['newest'] >= override]
         if behind:
+            found = ', '.join('%s on %s' % (name, host) for host, name in behind)
             raise CapstanError('deploy_release_name %s is not newer than every release on the hosts (%s); a new release '
-                               'needs a name greater than all of them' % (override, ', '.join('%s on %s' % (name, host)
-                                                                                           for host, name in behind)))
+                               'needs a name greater than all of them' % (override, found))
         plan.update(action='build', release=override)
         return plan
     plan.update(action='build', release=_releases.next_release_name(newest, now=_when(starts)))

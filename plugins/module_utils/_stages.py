@@ -22,7 +22,6 @@ from ansible_collections.capstan.release.plugins.module_utils._content import bu
 from ansible_collections.capstan.release.plugins.module_utils._content import git_source
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 from ansible_collections.capstan.release.plugins.module_utils._content import plans
-from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _lock
 from ansible_collections.capstan.release.plugins.module_utils import _releases

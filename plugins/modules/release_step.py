@@ -176,7 +176,9 @@ EXAMPLES = r"""
 
 RETURN = r"""
 status:
-  description: With V(start), V(live) when C(current) is recorded complete with the revision, V(unrecorded) when it holds it but was never recorded, else V(other).
+  description:
+    - With V(start), V(live) when C(current) is recorded complete with the revision, V(unrecorded) when it holds it
+      but was never recorded, else V(other).
   returned: stage is start
   type: str
   sample: live

@@ -13,7 +13,9 @@ RUN = {'owner': 'ctl01-4242-1-uuid', 'user': 'tester', 'host': 'ctl01', 'pid': 4
 HOSTS = ['web1', 'web2', 'web3']
 
 
-def start(host, revision='rev1', current=R1, status='other', run=RUN, hosts=HOSTS, **extra):
+def start(host, revision='rev1', current=R1, status='other', run=None, hosts=None, **extra):
+    run = RUN if run is None else run
+    hosts = HOSTS if hosts is None else hosts
     found = {'changed': True, 'status': status, 'revision': revision, 'current': current, 'newest': current,
              'views': [{'name': current, 'state': 'successful', 'revision': 'rev0' if status != 'live' else revision}],
              'run': run, 'time': ASKED, 'override': '', 'what': 'deploy_src ./build', 'hosts': list(hosts),

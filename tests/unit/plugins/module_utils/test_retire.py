@@ -275,8 +275,8 @@ def test_temp_leftovers_match_the_temp_names_this_module_makes(tmp_path):
     for name in ('.current.swap-', '.current.swap-1x', 'current.swap-1', '.current.copy-1', '..tmp-1'):
         write(str(tmp_path / name), 'x')
     assert _fsops.temp_leftovers(str(tmp_path)) == sorted(made)
-    assert _fsops.temp_leftovers(str(tmp_path), ['current', 'lock']) == [str(tmp_path / '.current.swap-1'),
-                                                                          str(tmp_path / '.lock.new-333')]
+    expected = [str(tmp_path / '.current.swap-1'), str(tmp_path / '.lock.new-333')]
+    assert _fsops.temp_leftovers(str(tmp_path), ['current', 'lock']) == expected
 
 
 def test_temp_leftovers_for_names_match_the_whole_name(tmp_path):

@@ -54,14 +54,16 @@ def current(deploy_to):
     return _releases.Snapshot(tree(deploy_to)).current
 
 
-def start_copy(deploy_to, src, run=RUN, **args):
+def start_copy(deploy_to, src, run=None, **args):
+    run = RUN if run is None else run
     manifest = manifests.scan_source(src)
     return manifest, _stages.start_deploy(deploy_to, run, 'copy', revision=manifests.digest(manifest), manifest=manifest,
                                           **args)
 
 
-def build_copy(deploy_to, bundles, src, name, run=RUN, **args):
+def build_copy(deploy_to, bundles, src, name, run=None, **args):
     """start then build, as the flow runs them for copy: the bundle holds what the start found missing."""
+    run = RUN if run is None else run
     manifest, started = start_copy(deploy_to, src, run)
     bundle = os.path.join(str(bundles), 'bundle-%s.tar.gz' % name)
     plans.write_bundle(src, manifest, started['missing'], bundle)
@@ -71,8 +73,9 @@ def build_copy(deploy_to, bundles, src, name, run=RUN, **args):
     return started, built
 
 
-def deploy_copy(deploy_to, bundles, src, name, run=RUN, keep=5, keep_archives=5):
+def deploy_copy(deploy_to, bundles, src, name, run=None, keep=5, keep_archives=5):
     """A whole deploy of ``src`` as release ``name``: start, build, switch, finish."""
+    run = RUN if run is None else run
     build_copy(deploy_to, bundles, src, name, run)
     _steps.swap_current(deploy_to, name, run=run['owner'])
     return _stages.finish_deploy(deploy_to, run, name, 'main', 'tester', keep, keep_archives)

@@ -26,7 +26,8 @@ OTHER = dict(RUN, owner='laptop-7-99-1-other', user='mallory', host='laptop-7', 
 ROLLBACK = dict(RUN, owner='ctl01-4243-1-back', mode='rollback')
 
 
-def step(capfd, deploy_to, stage, run=RUN, **args):
+def step(capfd, deploy_to, stage, run=None, **args):
+    run = RUN if run is None else run
     return run_module(release_step, capfd, deploy_to=deploy_to, stage=stage, run=run, **args)
 
 
@@ -44,8 +45,9 @@ def current(deploy_to):
     return _releases.Snapshot(_releases.Tree(deploy_to)).current
 
 
-def start_and_build(capfd, tmp_path, deploy_to, src, name, run=RUN, inline=False, **args):
+def start_and_build(capfd, tmp_path, deploy_to, src, name, run=None, inline=False, **args):
     """start then build for copy, as the action plugin runs them: the bundle holds only what start found missing."""
+    run = RUN if run is None else run
     manifest = manifests.scan_source(src)
     dumped, revision = manifests.dump_manifest(manifest), manifests.digest(manifest)
     started = step(capfd, deploy_to, 'start', run, manifest=dumped, revision=revision)
@@ -62,7 +64,8 @@ def start_and_build(capfd, tmp_path, deploy_to, src, name, run=RUN, inline=False
     return started, built
 
 
-def deploy_copy(capfd, tmp_path, deploy_to, src, name, run=RUN, **finish):
+def deploy_copy(capfd, tmp_path, deploy_to, src, name, run=None, **finish):
+    run = RUN if run is None else run
     started, built = start_and_build(capfd, tmp_path, deploy_to, src, name, run)
     assert not built.get('failed'), built
     _steps.swap_current(deploy_to, name, run=run['owner'])

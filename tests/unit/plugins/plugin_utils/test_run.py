@@ -209,8 +209,8 @@ def test_clean_leftovers_removes_the_files_of_runs_whose_controller_is_gone(tmp_
     removed = _run.clean_leftovers()
     assert sorted(removed) == sorted([gone_dir, 'capstan-bundle-%d-abc.tar.gz' % gone,
                                       'capstan-bundle-%d-abc.tar.gz.lock' % gone])
-    assert sorted(os.listdir(folder)) == sorted([alive_dir, 'capstan-bundle-%d-abc.tar.gz' % alive,
-                                                    'capstan-notes-%d-x' % gone])
+    kept = [alive_dir, 'capstan-bundle-%d-abc.tar.gz' % alive, 'capstan-notes-%d-x' % gone]
+    assert sorted(os.listdir(folder)) == sorted(kept)
 
 
 def test_clean_leftovers_of_a_missing_folder_is_nothing(tmp_path):
