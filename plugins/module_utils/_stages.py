@@ -90,7 +90,7 @@ def start_deploy(deploy_to, run, strategy, revision=None, manifest=None, src=Non
     """
     tree = _releases.Tree(deploy_to)
     snapshot = _releases.Snapshot(tree)
-    _refuse_busy(tree, run)
+    busy, _holder = _refuse_busy(tree, run)
     _refuse_current(snapshot, migrate_current)
     _releases.next_release_name(snapshot.releases)  # a tree whose newest name has no successor is refused now
     result = {'changed': False, 'exists': snapshot.exists, 'foreign': snapshot.foreign}
@@ -109,9 +109,15 @@ def start_deploy(deploy_to, run, strategy, revision=None, manifest=None, src=Non
     locked, broken = False, {}
     if status != 'live' and snapshot.exists:
         locked, broken = _take_lock(tree, run, check)
+    elif busy == 'break':
+        # Nothing to do here, but the lock a run that is gone left behind is cleared as asked.
+        broken = _holder
+        if not check:
+            _lock.release(tree.lock, run['owner'], force=True)
+            _journal.append_event(tree.journal, 'lock_broken', '', holder=broken, run=run['owner'])
     newest = snapshot.releases[-1] if snapshot.releases else None
     result.update({
-        'changed': locked,
+        'changed': locked or bool(broken),
         'locked': locked,
         'broken': broken,
         'status': status,

@@ -153,6 +153,15 @@ def test_start_of_what_is_live_changes_nothing(tmp_path, deploy_to):
     assert listing(deploy_to) == before
 
 
+def test_breaking_a_stale_lock_on_a_live_tree_clears_it_and_takes_none(tmp_path, deploy_to):
+    src = app(tmp_path / 'v1')
+    deploy_copy(deploy_to, tmp_path, src, R1)
+    start_copy(deploy_to, app(tmp_path / 'v2', 'v2'), OTHER)  # a run that took the lock and is gone
+    _manifest, started = start_copy(deploy_to, src, dict(RUN, owner='next-run', **{'break': True}))
+    assert (started['status'], started['locked'], started['broken']['owner']) == ('live', False, OTHER['owner'])
+    assert holder(deploy_to) == {}
+
+
 def test_start_is_refused_while_another_run_holds_the_tree(tmp_path, deploy_to):
     src = app(tmp_path / 'v1')
     deploy_copy(deploy_to, tmp_path, src, R1)
