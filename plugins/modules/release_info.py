@@ -181,11 +181,12 @@ lock:
   returned: success
   type: dict
   sample:
-    owner: 1795385644-ctl01-4242
+    owner: ctl01-4242-8812345-02fc0000-0001-8a96-32cd-000000000007
     user: alice
     host: ctl01
     pid: 4242
-    command: ansible-playbook capstan.release.deploy -i inventory
+    mode: deploy
+    command: /usr/bin/ansible-playbook capstan.release.deploy -i inventory -e deploy_to=/srv/app -e deploy_src=./build
     time: "2026-11-21T22:14:04Z"
 revisions:
   description: The entries of Capistrano's C(revisions.log), oldest first; lines in other formats are left out.

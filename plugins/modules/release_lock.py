@@ -103,22 +103,25 @@ holder:
   returned: success, and on failure when another run holds the lock
   type: dict
   sample:
-    owner: 1795385644-ctl01-4242
+    owner: ctl01-4242-8812345-02fc0000-0001-8a96-32cd-000000000007
     user: alice
     host: ctl01
     pid: 4242
-    command: ansible-playbook capstan.release.deploy -i inventory
+    mode: deploy
+    command: /usr/bin/ansible-playbook capstan.release.deploy -i inventory -e deploy_to=/srv/app -e deploy_src=./build
     time: "2026-11-21T22:14:04Z"
 broken:
   description: The holder displaced by O(force=true), empty when no lock of another run was broken.
   returned: success
   type: dict
   sample:
-    owner: 1795380000-ci-77
+    owner: runner-3-77-5512345-02fc0000-0001-1f2e-3d4c-000000000007
     user: ci
     host: runner-3
     pid: 77
-    command: ansible-playbook deploy.yml
+    mode: rollback
+    target: "20261121221359"
+    command: /usr/bin/ansible-playbook rollback.yml -i inventory -e deploy_to=/srv/app
     time: "2026-11-21T20:40:00Z"
 lock_path:
   description: The lock file.
