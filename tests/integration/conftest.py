@@ -13,6 +13,16 @@ import pytest
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(REPO, 'tests', 'bed'))
 
+# With pytest-xdist (make integration runs files on two workers), each worker has a bed of its
+# own: worker N uses bed CAPSTAN_BED_ID+N (the default bed, then 1, 2, ... when it is not set).
+_WORKER = os.environ.get('PYTEST_XDIST_WORKER', '')
+if _WORKER.startswith('gw'):
+    _BASE = int(os.environ.get('CAPSTAN_BED_ID') or 0)
+    _ID = _BASE + int(_WORKER[2:])
+    if _ID > 9:
+        raise RuntimeError('no test bed left for xdist worker %s (CAPSTAN_BED_ID %d + %s > 9)' % (_WORKER, _BASE, _WORKER[2:]))
+    os.environ['CAPSTAN_BED_ID'] = str(_ID) if _ID else ''
+
 import bed  # noqa: E402  pylint: disable=wrong-import-position
 
 ANSIBLE = os.path.join(os.path.dirname(sys.executable), 'ansible')
