@@ -125,9 +125,15 @@ class ActionModule(ActionBase):
         return run
 
     def _mine(self, start, mode):
-        """``start`` (a registered starting result) when it belongs to this run, else None."""
-        owner = self._identity(mode)['owner']
-        if isinstance(start, dict) and not start.get('failed') and (start.get('run') or {}).get('owner') == owner:
+        """``start`` (a registered starting result) when it belongs to this run, else None.
+
+        A stage run from the shared role (capstan.release.common, between stages) acts for the flow
+        role that included it: the start that role registered in this run is taken as it is.
+        """
+        if not isinstance(start, dict) or start.get('failed') or not (start.get('run') or {}).get('owner'):
+            return None
+        role = getattr(getattr(self._task, '_role', None), '_role_name', '') or ''
+        if role.split('.')[-1] == 'common' or start['run']['owner'] == self._identity(mode)['owner']:
             return start
         return None
 
@@ -183,9 +189,11 @@ class ActionModule(ActionBase):
         if missing is not None:
             _run.store(run, 'missing-%s.json' % self._host(), missing)
         override = inputs['deploy_release_name']
-        previous = self._vars.get('deploy__plan')
-        if isinstance(previous, dict) and previous.get('release') == override and (previous.get('run') or {}).get('owner') != run['owner']:
-            override = ''  # what an earlier deploy of this playbook set for its hooks, not a name asked for
+        for name in ('deploy__plan', 'rollback__plan', 'drill__plan'):
+            previous = self._vars.get(name)
+            if isinstance(previous, dict) and override in (previous.get('release'), previous.get('target')) \
+                    and (previous.get('run') or {}).get('owner') != run['owner']:
+                override = ''  # what an earlier run of this playbook set for its hooks, not a name asked for
         started.update(run=run, time=asked, override=override, what=_secrets.mask(what),
                        hosts=list(self._vars.get('ansible_play_batch') or []),
                        deploy_to=inputs['deploy_to'])
@@ -366,8 +374,7 @@ class ActionModule(ActionBase):
         batch, play_hosts = self._vars.get('ansible_play_batch') or [], self._vars.get('ansible_play_hosts') or []
         if len(batch) < len(play_hosts):
             raise CapstanError('a drill switches every host at once, but this play runs in serial batches; run it without serial')
-        run = self._identity('drill')
-        run.update(ttl=inputs['deploy_lock_ttl'], **{'break': False})
+        run = self._run_for('drill', inputs)
         asked = time.time()
         try:
             started = self._module(STEP, {'stage': 'drill_start', 'deploy_to': inputs['deploy_to'], 'run': run})

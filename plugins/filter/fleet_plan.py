@@ -75,7 +75,7 @@ def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', late
     except CapstanError as error:
         plan = {'action': 'refuse', 'msg': str(error)}
     plan['run'] = start['run']
-    for field in ('release', 'revision', 'hosts', 'previous'):
+    for field in ('release', 'revision', 'hosts', 'previous', 'target'):
         plan.setdefault(field, None)
     tree = _releases.Tree(start['deploy_to'], resolve=False)
     plan['release_path'] = tree.release_path(plan['release']) if plan['release'] else None

@@ -158,6 +158,9 @@ def drill_plan(starts):
     if len(currents) > 1:
         raise CapstanError('the fleet has drifted (%s); a drill needs every host on the same release: deploy or roll back '
                            'first' % _listing(currents))
+    refused = [(host, start['refusal']) for host, start in starts if start.get('refusal')]
+    if refused:
+        raise CapstanError('%s on %s, so no host drills' % (refused[0][1], refused[0][0]))
     targets = _group(starts, 'release')
     if len(targets) > 1:
         raise CapstanError('the hosts would go back to different releases (%s): their histories differ, so no host drills'

@@ -268,9 +268,15 @@ def abort_deploy(deploy_to, run, name, auto_rollback=True, log_user=None, keep_r
         return outcome
     holder = _lock.read_holder(tree.lock)
     if holder.get('owner') != run['owner']:
+        snapshot = _releases.Snapshot(tree)
+        outcome['current'] = snapshot.current
+        recorded = any(event['event'] == 'succeeded' and event['release'] == name
+                       for event in _events_of(snapshot, run['owner']))
         if holder:
             outcome['notes'].append('%s is locked by %s now: nothing of this run was undone there'
                                     % (tree.deploy_to, _lock.describe(holder)))
+        elif recorded and snapshot.current == name:
+            outcome['notes'].append('release %s stays live: it had been recorded as deployed' % name)
         return outcome
     try:
         snapshot = _releases.Snapshot(tree)
@@ -396,7 +402,12 @@ def start_drill(deploy_to, run, check=False):
         raise CapstanError('cannot drill %s on this host: it holds no releases (%s does not exist)'
                            % (tree.deploy_to, tree.releases))
     snapshot = _releases.Snapshot(tree)
-    target, _leaving = _releases.rollback_plan(snapshot)
+    _refuse_busy(tree, run)
+    try:
+        target, _leaving = _releases.rollback_plan(snapshot)
+    except CapstanError as error:
+        # Said by the fleet's plan, after the drift a host without an earlier release may be part of.
+        return {'changed': False, 'release': None, 'current': snapshot.current, 'refusal': str(error)}
     _take_lock(tree, run, check, target=target)
     return {'changed': False, 'release': target, 'current': snapshot.current,
             'revision': snapshot.revision_of(target), 'release_path': tree.release_path(target)}
