@@ -19,6 +19,10 @@ os.environ['CAPSTAN_BED_ID'] = BEDS[int(_WORKER[2:])]
 
 import harness  # noqa: E402  pylint: disable=wrong-import-position  (after CAPSTAN_BED_ID is set)
 
+# Each case's hook markers, hook files and app sources: under /var/tmp, which the hosts share with
+# the controller.
+TOP = os.path.join('/var/tmp', 'capstan-faults-%s' % os.environ['CAPSTAN_BED_ID'])
+
 
 @pytest.fixture(scope='session')
 def fleet():
@@ -28,6 +32,8 @@ def fleet():
         yield harness.integration.Fleet(inventory, harness.HOSTS)
     finally:
         harness.bed.down()
+        shutil.rmtree(TOP, ignore_errors=True)
+        shutil.rmtree(harness.integration.CONTROL_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')
@@ -44,10 +50,8 @@ def case(fleet, baseline, tmp_path):
     harness.bed.up(harness.HOSTS)       # heals cuts, removes latency: every case starts clean
     harness.quiesce(fleet)
     baseline.restore()
-    # Hook markers live under /var/tmp, which the hosts share with the controller.
-    top = os.path.join('/var/tmp', 'capstan-faults-%s' % os.environ['CAPSTAN_BED_ID'])
-    os.makedirs(top, exist_ok=True)
-    workdir = os.path.join(top, tmp_path.name)
+    os.makedirs(TOP, exist_ok=True)
+    workdir = os.path.join(TOP, tmp_path.name)
     shutil.rmtree(workdir, ignore_errors=True)
     os.makedirs(workdir)
     one = harness.Case(fleet, baseline, workdir)

@@ -244,6 +244,7 @@ class Play(object):
             _signal(run_processes(-1, self.control_dir), signal.SIGTERM)
             for reader in self._readers:
                 reader.join(10)
+            shutil.rmtree(self.control_dir, ignore_errors=True)
         run = flows.Run(subprocess.CompletedProcess(self.argv, self.proc.returncode, ''.join(self.out),
                                                     ''.join(self.err)))
         run.argv = self.argv
