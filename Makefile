@@ -22,7 +22,7 @@ BUILD_DIR := build
 export PATH := $(BIN):$(PATH)
 export MOLECULE_GLOB := molecule/*/molecule.yml
 
-.PHONY: help venv collections demo test test-fast units sanity lint build integration molecule changelog-lint bench clean distclean
+.PHONY: help venv collections demo test test-fast units sanity lint build integration test-faults molecule changelog-lint bench clean distclean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -41,7 +41,7 @@ collections: ## Link .collections/ansible_collections/capstan/release to this ch
 demo: venv collections ## Run the demo playbook
 	$(VENV)/bin/ansible-playbook playbooks/demo.yml
 
-test: units sanity lint build integration molecule ## Everything CI runs, in order
+test: units sanity lint build integration test-faults molecule ## Everything CI runs, in order
 
 test-fast: units lint ## Unit tests, ansible-lint and the local Molecule scenario (default)
 	$(MAKE) --no-print-directory molecule SCENARIO=default
@@ -64,8 +64,20 @@ changelog-lint: venv
 	$(VENV)/bin/antsibull-changelog lint
 	$(VENV)/bin/antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 
-integration: venv collections ## pytest tests/integration (real SSH hosts)
-	$(VENV)/bin/pytest tests/integration
+# The integration files spread over INTEGRATION_WORKERS pytest-xdist workers, each on a bed of its own
+# (worker N on bed CAPSTAN_BED_ID+N: the default bed, then bed 1, ...).
+INTEGRATION_WORKERS ?= 2
+integration: venv collections ## pytest tests/integration (real SSH hosts, two beds in parallel)
+	$(VENV)/bin/pytest -n $(INTEGRATION_WORKERS) --dist loadfile tests/integration
+
+# The fault-injection suite, its files spread over FAULTS_WORKERS pytest-xdist workers, each on a bed
+# of its own (workers 0, 1, 2 -> CAPSTAN_BED_ID 4, 5, 6; so at most 3). FAULTS= narrows it, e.g.
+#   make test-faults FAULTS='tests/faults/test_crash.py -k deploy-before_publishing' FAULTS_WORKERS=1
+# CAPSTAN_FAULTS_SWITCHES=10 shortens the atomic-switch case (default 100 deploys and rollbacks).
+FAULTS_WORKERS ?= 3
+FAULTS ?= tests/faults
+test-faults: venv collections ## Fault-injection suite (tests/faults, real SSH hosts, beds 4-6 in parallel)
+	$(VENV)/bin/pytest -n $(FAULTS_WORKERS) --dist load $(FAULTS)
 
 # Every scenario of molecule/ (or SCENARIO=name), one after the other: each starts and stops its
 # own test-bed hosts (CAPSTAN_BED_ID picks the bed). .config/molecule/config.yml is the base config the
