@@ -67,8 +67,8 @@ STAGES = {
 POINTS = dict((flow, tuple('%s_%s' % (when, stage) for stage in stages for when in ('before', 'after')))
               for flow, stages in STAGES.items())
 # The stage after which a run's work is recorded and there is no going back (the deploy is in
-# revisions.log; the release a rollback left is archived and gone).
-RECORDED = {'deploy': 'finishing', 'rollback': 'finishing_rollback'}
+# revisions.log, as Capistrano logs it, at finished; the release a rollback left is archived and gone).
+RECORDED = {'deploy': 'finished', 'rollback': 'finishing_rollback'}
 
 # The one place that knows the roles' task names: the TASK banner(s) with which each step's module
 # starts. The rewritten roles name them "Deploy:<step> ..."; today's roles use the names after it.
