@@ -188,16 +188,32 @@ class ActionModule(ActionBase):
         missing = started.pop('missing', None)
         if missing is not None:
             _run.store(run, 'missing-%s.json' % self._host(), missing)
-        override = inputs['deploy_release_name']
-        for name in ('deploy__plan', 'rollback__plan', 'drill__plan'):
-            previous = self._vars.get(name)
-            if isinstance(previous, dict) and override in (previous.get('release'), previous.get('target')) \
-                    and (previous.get('run') or {}).get('owner') != run['owner']:
-                override = ''  # what an earlier run of this playbook set for its hooks, not a name asked for
+        override = self._release_name_asked(inputs['deploy_release_name'], run)
         started.update(run=run, time=asked, override=override, what=_secrets.mask(what),
                        hosts=list(self._vars.get('ansible_play_batch') or []),
                        deploy_to=inputs['deploy_to'])
         return started
+
+    def _release_name_asked(self, value, run):
+        """The release name this run was asked for (deploy_release_name), or ''.
+
+        An earlier run of the same playbook leaves its release's name in deploy_release_name for
+        its hooks and handlers (set_fact), which hides a name the play's own vars give. So a value
+        that is only what an earlier run left is no request: the play's vars are asked instead.
+        """
+        left = set()
+        for name in ('deploy__plan', 'rollback__plan', 'drill__plan'):
+            previous = self._vars.get(name)
+            if isinstance(previous, dict) and (previous.get('run') or {}).get('owner') != run['owner']:
+                left.update(value for value in (previous.get('release'), previous.get('target')) if value)
+        if not value or value not in left:
+            return value
+        play = getattr(getattr(self._task, '_parent', None), '_play', None)
+        asked = (getattr(play, 'vars', None) or {}).get('deploy_release_name')
+        if asked is None:
+            return ''
+        asked = self._templar.template(asked)
+        return _checks.release_name(asked, 'deploy_release_name') if asked not in left else ''
 
     def _plan(self, args):
         plan = args.get('plan') or {}

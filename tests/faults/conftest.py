@@ -17,7 +17,8 @@ if not _WORKER.startswith('gw') or int(_WORKER[2:]) >= len(BEDS):
     raise pytest.UsageError('tests/faults has %d beds (%s): run it with -n %d or fewer' % (len(BEDS), ', '.join(BEDS), len(BEDS)))
 os.environ['CAPSTAN_BED_ID'] = BEDS[int(_WORKER[2:])]
 
-import harness  # noqa: E402  pylint: disable=wrong-import-position  (after CAPSTAN_BED_ID is set)
+# harness reads CAPSTAN_BED_ID when imported, so it comes after the line above.
+import harness  # noqa: E402  pylint: disable=wrong-import-position
 
 # Each case's hook markers, hook files and app sources: under /var/tmp, which the hosts share with
 # the controller.

@@ -167,7 +167,7 @@ def kill_tree(pid, control_dir):
     """A controller crash: SIGKILL for the whole run at once. The tree is stopped first (SIGSTOP,
     until no new process appears, at most 20 looks), so nothing forks or reparents while we look."""
     stopped = set()
-    for _ in range(20):
+    for _look in range(20):
         new = run_processes(pid, control_dir) - stopped
         if not new:
             break

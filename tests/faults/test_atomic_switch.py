@@ -11,7 +11,6 @@ import re
 import signal
 import threading
 
-import harness
 from harness import bed, nothing_lost
 
 # Even, so that host1 ends where the other hosts are (each rollback undoes the deploy before it).
