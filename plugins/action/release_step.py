@@ -483,7 +483,7 @@ class ActionModule(ActionBase):
                     'unlocked': outcome.get('unlocked'), 'host': self._host()}
         others = dict((item.get('host'), item) for item in args.get('others') or [] if isinstance(item, dict) and item.get('host'))
         failure = self._first_failure(args, mode)
-        report = _fleet.failure_report(failure, outcome, self._unreachable(args, plan), run,
+        report = _fleet.failure_report(failure, outcome, self._unreachable(args, plan, mode), run,
                                        (inputs or {}).get('deploy_to') or self._inputs.get('deploy_to'), release, mode,
                                        others=others)
         switched = bool(outcome.get('switched_back'))
@@ -541,7 +541,30 @@ class ActionModule(ActionBase):
             if isinstance(result, dict) and (result.get('failed') or result.get('unreachable')):
                 name = (task or {}).get('name') or 'a task'
                 return host, name, self._clean(result.get('msg') or result.get('reason') or 'failed')
+        dropped = self._dropped(self._find_plan(args.get('plan'), mode), self._mine(args.get('start'), mode), mode)
+        if dropped:  # a host that went dark in a task whose result nobody registered (a hook's, say)
+            return dropped[0], self._last_step(args), 'it could not be reached (see the task above)'
         return me, self._last_step(args), 'Ansible reported the failure without a result (see the task above)'
+
+    def _dropped(self, plan, start, mode):
+        """Hosts of this batch that never got to the failure path: Ansible dropped them, unreachable.
+
+        Every host that gets there notes the run first (<mode>__rescued, a fact); a host of the
+        batch without that note went dark in a task whose result nobody registered (a hook's).
+        """
+        owner = (plan.get('run') or {}).get('owner')
+        if not owner:
+            return []
+        hostvars = self._vars.get('hostvars') or {}
+        dropped = []
+        for host in (start or {}).get('hosts') or []:
+            try:
+                noted = hostvars[host].get('%s__rescued' % mode)
+            except Exception:  # a host whose variables cannot be read did not get here
+                noted = None
+            if noted != owner:
+                dropped.append(host)
+        return dropped
 
     def _last_step(self, args):
         """Where this host stopped: after the last stage of this run it got through."""
@@ -552,17 +575,35 @@ class ActionModule(ActionBase):
                 passed = name.split('__', 1)[-1]
         return 'the stretch after the %s stage' % passed if passed else 'the start of the run'
 
-    def _unreachable(self, args, plan):
-        """{host: release to line it up with} for hosts of this run that could not be reached."""
+    def _unreachable(self, args, plan, mode):
+        """{host: release to line it up with, or None} for hosts of this run that could not be reached.
+
+        A host that went dark once the switch began may run the new release: it gets the release
+        the fleet is back on. One that went dark before keeps the old one and may hold the lock:
+        None, so the report says to re-run breaking it.
+        """
         hostvars = self._vars.get('hostvars') or {}
         steps = args.get('steps') or []
-        found = {}
+        dark = set(self._dropped(plan, self._mine(args.get('start'), mode), mode))
         for host in plan.get('hosts') or self._vars.get('ansible_play_hosts_all') or []:
             try:
                 facts = hostvars[host]
-                dark = any(isinstance(facts.get(name), dict) and facts.get(name).get('unreachable') for name in steps)
+                if any(isinstance(facts.get(name), dict) and facts.get(name).get('unreachable') for name in steps):
+                    dark.add(host)
             except Exception:  # as above
                 continue
-            if dark:
-                found[host] = (plan.get('previous') or {}).get(host)
-        return found
+        switching = len(steps) > 2 and self._switch_began(steps[2 if steps[0].startswith('deploy') else 1], plan)
+        return dict((host, (plan.get('previous') or {}).get(host) if switching else None) for host in dark)
+
+    def _switch_began(self, name, plan):
+        """True when some host of this run got to its switch (registered ``name``, the publishing stage)."""
+        hostvars = self._vars.get('hostvars') or {}
+        for host in plan.get('hosts') or []:
+            try:
+                result = hostvars[host].get(name)
+            except Exception:  # as above
+                continue
+            if isinstance(result, dict) and (result.get('unreachable') or (
+                    'changed' in result and result.get('run_owner') == (plan.get('run') or {}).get('owner'))):
+                return True
+        return False

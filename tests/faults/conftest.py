@@ -1,7 +1,8 @@
 """Fixtures of the fault-injection suite: one test bed of three hosts per pytest-xdist worker.
 
 Worker gw0 uses bed 4, gw1 bed 5, gw2 bed 6 (CAPSTAN_BED_ID); without xdist, bed 4. Never the
-default bed nor any other, whatever CAPSTAN_BED_ID said before.
+default bed, whatever CAPSTAN_BED_ID said before. CAPSTAN_FAULTS_BEDS (e.g. "7,8") names other
+beds, to run a second session beside one in progress.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import shutil
 
 import pytest
 
-BEDS = ('4', '5', '6')
+BEDS = tuple(os.environ.get('CAPSTAN_FAULTS_BEDS', '4,5,6').split(','))
 _WORKER = os.environ.get('PYTEST_XDIST_WORKER', 'gw0')
 if not _WORKER.startswith('gw') or int(_WORKER[2:]) >= len(BEDS):
     raise pytest.UsageError('tests/faults has %d beds (%s): run it with -n %d or fewer' % (len(BEDS), ', '.join(BEDS), len(BEDS)))

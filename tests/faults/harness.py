@@ -450,7 +450,7 @@ IN_LINE = re.compile(r'in line\b[^`]*`([^`]+)`', re.S)
 def in_line_command(run, host):
     """The command that brings ``host`` in line, printed (in backticks, after "in line") with its name."""
     commands = IN_LINE.findall(run.output)
-    named = [command for command in commands if host in run.output]
+    named = [command for command in commands if host in shlex.split(command)]
     assert named, '%s is not named with a command that brings it in line: %r' % (host, run)
     return named[-1]
 
