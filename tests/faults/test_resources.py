@@ -31,19 +31,22 @@ def test_a_full_disk_on_one_host_publishes_nowhere_and_wedges_nothing(case):
     big = case.source('v4')
     (big / 'public' / 'big.bin').write_bytes(os.urandom(2 * 1024 * 1024))
 
-    run = case.run(case.command('deploy'))
+    # No margin: the free-space check must refuse the 2 MiB release on the bytes alone, and a small
+    # release must still fit in what is left.
+    run = case.run(case.command('deploy', deploy_free_space_margin_mb=0))
     harness.assert_failed_cleanly(run)
+    assert 'not enough free space' in run.output, run
     assert case.currents() == [case.previous] * len(case.fleet.names), 'a host published: %s' % case.currents()
     nothing_lost(case)
 
-    after = case.run(case.command('deploy', version='v5'))
+    after = case.run(case.command('deploy', version='v5', deploy_free_space_margin_mb=0))
     assert after.rc == 0, 'a small deploy after the full disk failed: the tree is wedged: %r' % after
     assert [entry['version'] for entry in nothing_lost(case)] == ['v5'] * len(case.fleet.names)
 
 
 @pytest.mark.parametrize('flow', ['deploy', 'rollback'])
 def test_a_read_only_deploy_to_on_one_host_changes_nothing_anywhere(case, flow):
-    tmpfs_with_baseline(case, ODD, '64m')
+    tmpfs_with_baseline(case, ODD, '256m')  # room for deploy_free_space_margin_mb's 64 MiB
     case.fleet.sh(ODD, 'mount -o remount,ro %s' % case.deploy_to)
     argv = case.command(flow)
     run = case.run(argv)
