@@ -365,11 +365,13 @@ class ActionModule(ActionBase):
 
     def _rollback_finishing_rollback(self, args):
         inputs = self._rollback_inputs(read_hooks=False)
+        plan = self._plan(args)
         start = self._mine(args.get('start'), 'rollback')
         run = start['run']
         late = any(point in inputs['deploy_hooks'] for point in ROLLBACK_LATE_HOOKS)
         return self._module(STEP, {'stage': 'rollback_finish', 'deploy_to': inputs['deploy_to'], 'run': run,
-                                   'leaving': start.get('leaving'), 'unlock': not late,
+                                   'leaving': (plan.get('leaving') or {}).get(self._host(), start.get('leaving')),
+                                   'unlock': not late,
                                    'keep_releases': inputs['deploy_keep_releases'],
                                    'keep_archives': inputs['deploy_keep_archives']})
 
@@ -483,7 +485,7 @@ class ActionModule(ActionBase):
                     'unlocked': outcome.get('unlocked'), 'host': self._host()}
         others = dict((item.get('host'), item) for item in args.get('others') or [] if isinstance(item, dict) and item.get('host'))
         failure = self._first_failure(args, mode)
-        report = _fleet.failure_report(failure, outcome, self._unreachable(args, plan, mode), run,
+        report = _fleet.failure_report(failure, outcome, self._unreachable(args, plan, mode, outcome), run,
                                        (inputs or {}).get('deploy_to') or self._inputs.get('deploy_to'), release, mode,
                                        others=others)
         switched = bool(outcome.get('switched_back'))
@@ -575,12 +577,13 @@ class ActionModule(ActionBase):
                 passed = name.split('__', 1)[-1]
         return 'the stretch after the %s stage' % passed if passed else 'the start of the run'
 
-    def _unreachable(self, args, plan, mode):
+    def _unreachable(self, args, plan, mode, outcome=None):
         """{host: release to line it up with, or None} for hosts of this run that could not be reached.
 
-        A host that went dark once the switch began may run the new release: it gets the release
-        the fleet is back on. One that went dark before keeps the old one and may hold the lock:
-        None, so the report says to re-run breaking it.
+        A host that went dark once the switch began may run another release than the fleet: it
+        gets the release the fleet ends on (this host's current after its failure path: switched
+        back, or kept once recorded). One that went dark before keeps the old one and may hold
+        the lock: None, so the report says to re-run breaking it.
         """
         hostvars = self._vars.get('hostvars') or {}
         steps = args.get('steps') or []
@@ -593,7 +596,8 @@ class ActionModule(ActionBase):
             except Exception:  # as above
                 continue
         switching = len(steps) > 2 and self._switch_began(steps[2 if steps[0].startswith('deploy') else 1], plan)
-        return dict((host, (plan.get('previous') or {}).get(host) if switching else None) for host in dark)
+        ends_on = (outcome or {}).get('current')
+        return dict((host, (ends_on or (plan.get('previous') or {}).get(host)) if switching else None) for host in dark)
 
     def _switch_began(self, name, plan):
         """True when some host of this run got to its switch (registered ``name``, the publishing stage)."""

@@ -136,10 +136,18 @@ def continuing(plan, starts, what='the source'):
 def rollback_plan(starts):
     """Where the fleet rolls back: every host must go to the same release.
 
-    ``noop`` when every host is there already with nothing left to archive.
+    ``noop`` when every host is there already with nothing left to archive. When some hosts
+    complete an interrupted rollback (their lock was broken), the fleet completes it: a host
+    that finished that rollback before the run stopped is already on its target, and stays
+    there (it does not step back further on its own).
     """
     if not starts:
         raise CapstanError('no host to roll back')
+    completing = _group([(host, start) for host, start in starts if start.get('completing')], 'release')
+    if len(completing) == 1:
+        target = completing[0][0]
+        starts = [(host, start if start.get('completing') or start.get('current') != target
+                   else dict(start, release=target, leaving=None, noop=True)) for host, start in starts]
     targets = _group(starts, 'release')
     if len(targets) > 1:
         raise CapstanError('the hosts would roll back to different releases (%s): their histories differ; name one with '

@@ -317,8 +317,10 @@ def start_rollback(deploy_to, run, release=None, check=False):
     """Lock the tree and find where the rollback goes (the release before current, or ``release``).
 
     Breaking the lock of a rollback that stopped half-way completes that rollback: the same
-    target, the same release to leave, never one step further back. A tree that does not
-    exist is refused before anything is made.
+    target, the same release to leave, never one step further back. Naming, as
+    ``release``, the release that rollback left undoes it instead (what a failed run tells a
+    host it could not reach to do): that release, marked rolled back by the interrupted run,
+    counts as completed again. A tree that does not exist is refused before anything is made.
     """
     tree = _releases.Tree(deploy_to)
     if not os.path.isdir(tree.releases):
@@ -326,15 +328,22 @@ def start_rollback(deploy_to, run, release=None, check=False):
                            % (tree.deploy_to, tree.releases))
     action, holder = _refuse_busy(tree, run)
     snapshot = _releases.Snapshot(tree)
-    completing = None
+    completing = undoing = None
     if action == 'break' and holder.get('mode') == 'rollback' and holder.get('target') and release is None:
         completing = holder
         release = holder['target']
+    elif action == 'break' and holder.get('mode') == 'rollback' and release and release == holder.get('leaving') \
+            and snapshot.states.get(release) == 'rolled_back':
+        undoing = release
+        snapshot.states[release] = 'successful'
     target, leaving = _releases.rollback_plan(snapshot, release)
     if completing and target == snapshot.current:
         left = completing.get('leaving')
         leaving = left if left in snapshot.releases and left != target else None
     _take_lock(tree, run, check, target=target, leaving=leaving)
+    if undoing and not check:
+        _journal.append_event(tree.journal, 'succeeded', undoing, note='the interrupted rollback that left it was undone',
+                              run=run['owner'])
     view = _view(snapshot, target)
     return {
         'changed': target != snapshot.current or bool(leaving),

@@ -65,3 +65,9 @@ def test_the_first_failure_names_the_dark_host_when_no_host_has_a_failed_result(
     module._last_step = lambda args: 'the stretch after the publishing stage'
     assert module._first_failure(ARGS, 'deploy') == (
         'host2', 'the stretch after the publishing stage', 'it could not be reached (see the task above)')
+
+
+def test_a_host_dark_after_the_record_is_lined_up_with_the_release_this_host_kept():
+    published = {'deploy__publishing': {'changed': True, 'run_owner': OWNER}}
+    module = action(['host1', 'host3'], host1=published, host3=published)
+    assert module._unreachable(ARGS, PLAN, 'deploy', {'current': '20261201000002'}) == {'host2': '20261201000002'}

@@ -219,6 +219,23 @@ def test_rollback_to_different_releases_is_refused():
                        'name one with -e rollback_release=<name>' % (R1, R2))
 
 
+def test_a_rollback_completed_on_some_hosts_is_completed_by_the_rest_never_stepping_further_back():
+    # web1 finished the interrupted rollback to R2 (no lock left: its own start goes on to R1);
+    # web2's broken lock completes it, to R2 leaving R3.
+    done = rollback_start(R1, R2, R2)
+    completing = dict(rollback_start(R2, R2, R3), completing=True)
+    plan = _fleet.rollback_plan([('web1', done), ('web2', completing)])
+    assert (plan['action'], plan['release']) == ('rollback', R2)
+    assert plan['leaving'] == {'web1': None, 'web2': R3}
+
+
+def test_a_host_elsewhere_than_the_interrupted_rollbacks_target_still_refuses():
+    completing = dict(rollback_start(R2, R2, R3), completing=True)
+    message = refusal(_fleet.rollback_plan, [('web1', rollback_start(R2, R3, R3)), ('web2', completing),
+                                             ('web3', rollback_start(R1, R3, R3))])
+    assert message.startswith('the hosts would roll back to different releases')
+
+
 def test_rollback_of_no_host_is_refused():
     assert refusal(_fleet.rollback_plan, []) == 'no host to roll back'
 

@@ -514,6 +514,29 @@ def test_breaking_the_lock_of_a_rollback_that_stopped_after_the_switch_completes
     assert current(deploy_to) == R2  # never one step further back
 
 
+def test_naming_the_release_an_interrupted_rollback_left_undoes_that_rollback(tmp_path, deploy_to):
+    # What a failed rollback tells a host it could not reach: go back to the release the fleet is on.
+    three_releases(tmp_path, deploy_to)
+    _stages.start_rollback(deploy_to, ROLLBACK)
+    _steps.swap_current(deploy_to, R2, rollback=True, run=ROLLBACK['owner'])  # R3 is now marked rolled back
+    assert _releases.Snapshot(tree(deploy_to)).states[R3] == 'rolled_back'
+    again = dict(ROLLBACK, owner='ctl01-5000-1-again', **{'break': True})
+    started = _stages.start_rollback(deploy_to, again, R3)
+    assert (started['completing'], started['release'], started['leaving'], started['noop']) == (False, R3, None, False)
+    assert _releases.Snapshot(tree(deploy_to)).states[R3] == 'successful'
+
+
+def test_a_rolled_back_release_stays_refused_without_an_interrupted_rollback_that_left_it(tmp_path, deploy_to):
+    three_releases(tmp_path, deploy_to)
+    _stages.start_rollback(deploy_to, ROLLBACK)
+    _steps.swap_current(deploy_to, R2, rollback=True, run=ROLLBACK['owner'])
+    _stages.unlock(deploy_to, ROLLBACK)  # the rollback ended (its release left not yet archived): no lock to break
+    with pytest.raises(CapstanError) as error:
+        _stages.start_rollback(deploy_to, dict(ROLLBACK, owner='again', **{'break': True}), R3)
+    assert 'is rolled_back, not a release that completed' in str(error.value)
+    assert current(deploy_to) == R2
+
+
 def test_breaking_the_lock_of_a_rollback_that_stopped_before_the_switch_completes_it(tmp_path, deploy_to):
     three_releases(tmp_path, deploy_to)
     _stages.start_rollback(deploy_to, ROLLBACK, R1)
