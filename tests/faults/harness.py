@@ -313,7 +313,9 @@ def look(fleet, deploy_to=DEPLOY_TO, sentinel=SENTINEL):
     """What every host's tree holds (probe.py), host1 first."""
     looks = []
     for index in range(1, len(fleet.names) + 1):
-        proc = bed.run_on(index, ['/usr/bin/python3', PROBE, deploy_to, sentinel])
+        # The probe goes in on stdin: the checkout may sit where the hosts cannot see it (their /tmp is their own).
+        with open(PROBE) as handle:
+            proc = bed.run_on(index, ['/usr/bin/python3', '-', deploy_to, sentinel], input=handle.read())
         assert proc.returncode == 0, (proc.stdout, proc.stderr)
         looks.append(json.loads(proc.stdout))
     return looks
