@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import datetime
 import os
+import pwd
 import re
+import stat
 
 from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils import _journal
@@ -166,6 +168,58 @@ class Tree(object):
 
     def archive_path(self, name, kind):
         return os.path.join(self.deploy_to, '%s%s.tar.gz' % (ARCHIVE_KINDS[kind], check_release_name(name)))
+
+    def refuse_unwritable(self):
+        """Refuse, before anything is read or made, a tree the user running the module cannot change.
+
+        Every flow writes only under deploy_to, as the user the host is reached as (least privilege:
+        the deploy user owns deploy_to, no become). Checked: deploy_to, or where it would be made, and
+        releases/ and .capstan/ when they exist. A read-only filesystem is left to the write that meets it.
+        """
+        user = user_name(os.geteuid())
+        if not os.path.lexists(self.deploy_to):
+            parent = os.path.dirname(self.deploy_to)
+            while not os.path.isdir(parent):
+                parent = os.path.dirname(parent)
+            if not _writable(parent, os.X_OK):
+                raise CapstanError('%s cannot reach deploy_to %s: %s is %s; the user that deploys must be able to reach '
+                                   'deploy_to and own it' % (user, self.deploy_to, parent, _owned(parent)))
+            if not _writable(parent):
+                raise CapstanError('deploy_to %s does not exist and %s cannot make it: %s is %s; make deploy_to for '
+                                   'the user that deploys (as root: install -d -o %s %s)'
+                                   % (self.deploy_to, user, parent, _owned(parent), user, self.deploy_to))
+            return
+        for path in (self.deploy_to, self.releases, self.state_dir):
+            if os.path.isdir(path) and not _writable(path):
+                raise CapstanError('%s is %s and %s cannot write it: the user that deploys must own deploy_to and '
+                                   'everything under it (as root: chown -R %s %s)'
+                                   % ('deploy_to %s' % path if path == self.deploy_to else path, _owned(path), user,
+                                      user, self.deploy_to))
+
+
+def user_name(uid):
+    """The name of user ``uid`` on this host, or the number when it has none."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def _writable(path, mode=os.W_OK | os.X_OK):
+    """True when this process (its effective user) may make and remove entries in directory ``path`` (or ``mode``)."""
+    effective = os.access in os.supports_effective_ids
+    if os.access(path, mode, effective_ids=effective):
+        return True
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
+
+
+def _owned(path):
+    """``owned by root (mode 0755)``."""
+    info = os.stat(path)
+    return 'owned by %s (mode %04o)' % (user_name(info.st_uid), stat.S_IMODE(info.st_mode))
 
 
 class Snapshot(object):

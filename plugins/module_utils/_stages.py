@@ -89,6 +89,7 @@ def start_deploy(deploy_to, run, strategy, revision=None, manifest=None, src=Non
     the tree exists (the build makes a new tree and locks it) and the host has work to do.
     """
     tree = _releases.Tree(deploy_to)
+    tree.refuse_unwritable()
     snapshot = _releases.Snapshot(tree)
     busy, _holder = _refuse_busy(tree, run)
     _refuse_current(snapshot, migrate_current)
@@ -326,6 +327,7 @@ def start_rollback(deploy_to, run, release=None, check=False):
     if not os.path.isdir(tree.releases):
         raise CapstanError('cannot roll back %s on this host: it holds no releases (%s does not exist)'
                            % (tree.deploy_to, tree.releases))
+    tree.refuse_unwritable()
     action, holder = _refuse_busy(tree, run)
     snapshot = _releases.Snapshot(tree)
     completing = undoing = None
@@ -410,6 +412,7 @@ def start_drill(deploy_to, run, check=False):
     if not os.path.isdir(tree.releases):
         raise CapstanError('cannot drill %s on this host: it holds no releases (%s does not exist)'
                            % (tree.deploy_to, tree.releases))
+    tree.refuse_unwritable()
     snapshot = _releases.Snapshot(tree)
     _refuse_busy(tree, run)
     try:

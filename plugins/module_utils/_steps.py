@@ -11,7 +11,6 @@ raises CapstanError, before changing anything, when the input is refused.
 from __future__ import annotations
 
 import os
-import pwd
 import time
 
 from ansible_collections.capstan.release.plugins.module_utils import _delivery
@@ -25,10 +24,7 @@ SWAPPABLE_STATES = ('finished', 'successful')
 
 
 def _host_user():
-    try:
-        return pwd.getpwuid(os.geteuid()).pw_name
-    except KeyError:
-        return str(os.geteuid())
+    return _releases.user_name(os.geteuid())
 
 
 def _listing(names):

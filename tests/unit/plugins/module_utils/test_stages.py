@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
+import shutil
 import subprocess
 import tarfile
+import tempfile
 
 import pytest
 
@@ -643,4 +646,111 @@ def test_abort_changes_nothing_once_another_run_broke_the_lock(tmp_path, deploy_
     before = listing(deploy_to)
     outcome = _stages.abort_deploy(deploy_to, RUN, R2)
     assert outcome['changed'] is False
+    assert listing(deploy_to) == before
+
+
+# a user that cannot write the tree (least privilege: the deploy user owns deploy_to, no become)
+
+
+@contextlib.contextmanager
+def as_nobody():
+    """Run the block with the effective user nobody, as a deploy user that owns none of root's directories."""
+    if os.geteuid() != 0:
+        pytest.skip('acting as another user needs root')
+    os.seteuid(pwd.getpwnam('nobody').pw_uid)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+@pytest.fixture
+def srv():
+    """A root-owned 0755 directory nobody can reach (tmp_path's parents are root's only)."""
+    path = tempfile.mkdtemp(prefix='capstan-unit-srv-', dir='/var/tmp')
+    os.chmod(path, 0o755)
+    yield path
+    shutil.rmtree(path)
+
+
+def start_as_nobody(deploy_to, src):
+    """start_deploy of ``src`` (scanned as root: nobody cannot read tmp_path) as nobody."""
+    manifest = manifests.scan_source(src)
+    with as_nobody():
+        return _stages.start_deploy(deploy_to, RUN, 'copy', revision=manifests.digest(manifest), manifest=manifest)
+
+
+def test_start_refuses_a_deploy_to_its_user_cannot_write_before_anything_is_made(tmp_path, srv):
+    deploy_to = os.path.join(srv, 'app')
+    os.mkdir(deploy_to, 0o755)
+    with pytest.raises(CapstanError) as error:
+        start_as_nobody(deploy_to, app(tmp_path / 'v1'))
+    assert str(error.value) == ('deploy_to %s is owned by root (mode 0755) and nobody cannot write it: the user that '
+                                'deploys must own deploy_to and everything under it (as root: chown -R nobody %s)'
+                                % (deploy_to, deploy_to))
+    assert os.listdir(deploy_to) == []
+
+
+def test_start_refuses_a_missing_deploy_to_its_user_cannot_make(tmp_path, srv):
+    deploy_to = os.path.join(srv, 'apps', 'app')
+    with pytest.raises(CapstanError) as error:
+        start_as_nobody(deploy_to, app(tmp_path / 'v1'))
+    assert str(error.value) == ('deploy_to %s does not exist and nobody cannot make it: %s is owned by root (mode 0755); '
+                                'make deploy_to for the user that deploys (as root: install -d -o nobody %s)'
+                                % (deploy_to, srv, deploy_to))
+    assert os.listdir(srv) == []
+
+
+def test_start_refuses_a_deploy_to_its_user_cannot_reach(tmp_path, srv):
+    private = os.path.join(srv, 'private')
+    os.mkdir(private, 0o700)
+    deploy_to = os.path.join(private, 'app')
+    os.mkdir(deploy_to)
+    with pytest.raises(CapstanError) as error:
+        start_as_nobody(deploy_to, app(tmp_path / 'v1'))
+    assert str(error.value) == ('nobody cannot reach deploy_to %s: %s is owned by root (mode 0700); the user that deploys '
+                                'must be able to reach deploy_to and own it' % (deploy_to, private))
+    assert os.listdir(deploy_to) == []
+
+
+def test_start_refuses_a_tree_given_to_its_user_without_what_is_inside(tmp_path, srv):
+    # A tree root deployed to, given to the deploy user without what is inside it.
+    deploy_to = os.path.join(srv, 'app')
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    os.chown(deploy_to, pwd.getpwnam('nobody').pw_uid, -1)
+    before = listing(deploy_to)
+    with pytest.raises(CapstanError) as error:
+        start_as_nobody(deploy_to, app(tmp_path / 'v2', 'v2'))
+    assert str(error.value).startswith('%s/releases is owned by root (mode 0755) and nobody cannot write it: ' % deploy_to)
+    assert listing(deploy_to) == before
+
+
+def test_the_user_that_owns_the_tree_starts_and_locks_it(tmp_path, srv):
+    deploy_to = os.path.join(srv, 'app')
+    deploy_copy(deploy_to, tmp_path, app(tmp_path / 'v1'), R1)
+    nobody = pwd.getpwnam('nobody')
+    subprocess.check_call(['chown', '-R', '%d:%d' % (nobody.pw_uid, nobody.pw_gid), deploy_to])
+    started = start_as_nobody(deploy_to, app(tmp_path / 'v2', 'v2'))
+    assert started['locked'] is True and os.stat(tree(deploy_to).lock).st_uid == nobody.pw_uid
+
+
+def test_start_rollback_refuses_a_tree_its_user_cannot_write_and_takes_no_lock(tmp_path, srv):
+    deploy_to = os.path.join(srv, 'app')
+    three_releases(tmp_path, deploy_to)
+    before = listing(deploy_to)
+    with as_nobody():
+        with pytest.raises(CapstanError) as error:
+            _stages.start_rollback(deploy_to, ROLLBACK)
+    assert str(error.value).startswith('deploy_to %s is owned by root (mode 0755) and nobody cannot write it: ' % deploy_to)
+    assert listing(deploy_to) == before
+
+
+def test_start_drill_refuses_a_tree_its_user_cannot_write_and_takes_no_lock(tmp_path, srv):
+    deploy_to = os.path.join(srv, 'app')
+    three_releases(tmp_path, deploy_to)
+    before = listing(deploy_to)
+    with as_nobody():
+        with pytest.raises(CapstanError) as error:
+            _stages.start_drill(deploy_to, ROLLBACK)
+    assert str(error.value).startswith('deploy_to %s is owned by root (mode 0755) and nobody cannot write it: ' % deploy_to)
     assert listing(deploy_to) == before
