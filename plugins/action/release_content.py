@@ -5,7 +5,9 @@
 
 For strategy=copy the source is on the controller: this plugin makes its manifest, asks the
 host what it lacks (module step=plan), sends one tarball of only the missing contents and
-has the module build the release (step=build). git and archive run on the host as they are.
+has the module build the release (step=build). git and archive run on the host as they are;
+their results come back with URL credentials masked and Ansible's no_log mark (src and
+repo_url are no_log) replaced by the masked URL.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import tempfile
 
 from ansible.plugins.action import ActionBase
 
+from ansible_collections.capstan.release.plugins.module_utils import _secrets
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
@@ -35,13 +38,14 @@ class ActionModule(ActionBase):
         args = dict(self._task.args)
         try:
             if args.get('strategy', 'copy') != 'copy':
-                result.update(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars))
+                url = args.get('repo_url') if args.get('strategy') == 'git' else args.get('src')
+                result.update(_secrets.shown(self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars), url))
             else:
                 result.update(self._copy(args, task_vars))
         except CapstanError as error:
-            result.update(failed=True, msg=str(error))
+            result.update(failed=True, msg=_secrets.mask(str(error)))
         except (IOError, OSError) as error:
-            result.update(failed=True, msg='copying deploy_src %s failed: %s' % (args.get('src'), error))
+            result.update(failed=True, msg=_secrets.mask('copying deploy_src %s failed: %s' % (args.get('src'), error)))
         finally:
             _transfer.cleanup(self)
         return result

@@ -31,7 +31,6 @@ from ansible_collections.capstan.release.plugins.plugin_utils import _transfer
 
 STEP = 'capstan.release.release_step'
 SWAP = 'capstan.release.symlink_swap'
-NO_LOG_MARK = '********'
 # Hook points that run after the last module stage of a flow and before its lock is released.
 DEPLOY_LATE_HOOKS = ()
 ROLLBACK_LATE_HOOKS = ('after_finishing_rollback', 'before_finished')
@@ -57,7 +56,7 @@ class ActionModule(ActionBase):
                 raise CapstanError('flow %r has no stage %r' % (flow, stage))
             result.update(handler(args))
         except CapstanError as error:
-            result.update(failed=True, msg=self._clean(str(error)), **error.details)
+            result.update(failed=True, msg=self._clean(str(error)), **self._clean(error.details))
         except (IOError, OSError) as error:
             result.update(failed=True, msg=self._clean('%s of %s failed on the controller: %s' % (stage, flow, error)))
         finally:
@@ -88,12 +87,10 @@ class ActionModule(ActionBase):
         first, last = inside[0], inside[-1]
         return hosts[:first], [host for host in hosts if host in batch], hosts[last + 1:]
 
-    def _clean(self, text):
-        """A message as the operator sees it: URL credentials masked, Ansible's no_log mark replaced by the masked URL."""
-        url = self._inputs.get('deploy_repo_url') or self._inputs.get('deploy_src') or ''
-        if isinstance(text, str) and NO_LOG_MARK in text and url:
-            text = text.replace(NO_LOG_MARK, _secrets.mask(url))
-        return _secrets.mask(text)
+    def _clean(self, value):
+        """A message (or a dict of details) as the operator sees it: URL credentials masked, Ansible's no_log mark
+        replaced by the masked URL."""
+        return _secrets.shown(value, self._inputs.get('deploy_repo_url') or self._inputs.get('deploy_src') or '')
 
     def _module(self, name, module_args):
         """Run one module on this host; its failure becomes this stage's (message cleaned)."""

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from ansible_collections.capstan.release.plugins.module_utils import _secrets
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 
 
@@ -12,14 +13,16 @@ def run_step(module, what, step, *args, **kwargs):
     """Exit ``module`` with the result of ``step(*args, **kwargs)``.
 
     A CapstanError fails with its own sentence and details; an OSError fails with
-    ``'<what> failed: <error>'``. The result's ``diff`` is dropped unless diff mode is on.
+    ``'<what> failed: <error>'``. Either way URL credentials are masked (a message that names
+    deploy_repo_url, git's stderr), whether or not Ansible's no_log would find them. The
+    result's ``diff`` is dropped unless diff mode is on.
     """
     try:
         result = step(*args, **kwargs)
     except CapstanError as error:
-        module.fail_json(msg=str(error), **error.details)
+        module.fail_json(msg=_secrets.mask(str(error)), **_secrets.mask_all(error.details))
     except (IOError, OSError) as error:
-        module.fail_json(msg='%s failed: %s' % (what, error))
+        module.fail_json(msg=_secrets.mask('%s failed: %s' % (what, error)))
     if not module._diff:
         result.pop('diff', None)
     module.exit_json(**result)

@@ -62,6 +62,8 @@ options:
         C(.tar.xz), C(.txz)) on the controller, relative to the working directory of the run.
       - For V(archive), an C(http://), C(https://) or C(file://) URL, or an absolute path on the host,
         of a tarball of one of those kinds. Downloads time out after 60 seconds without data.
+      - Credentials in the URL (C(https://user:token@...), C(?token=...)) are masked (C(***)) in the
+        result and in messages; the option is C(no_log).
     type: str
   checksum:
     description:
@@ -70,7 +72,10 @@ options:
         the release is touched.
     type: str
   repo_url:
-    description: For V(git), the URL of the repository, as C(git clone) takes it.
+    description:
+      - For V(git), the URL of the repository, as C(git clone) takes it.
+      - Credentials in it are masked (C(***)) in the result and in messages; the option is C(no_log).
+        The mirror keeps the URL without them (git 2.31 or later; see the strategies documentation).
     type: str
   version:
     description:
@@ -285,6 +290,7 @@ import base64
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.capstan.release.plugins.module_utils import _secrets
 from ansible_collections.capstan.release.plugins.module_utils._content import archive_source
 from ansible_collections.capstan.release.plugins.module_utils._content import builds
 from ansible_collections.capstan.release.plugins.module_utils._content import git_source
@@ -300,8 +306,8 @@ def content_step(module, params, check):
     step, strategy = params['step'], params['strategy']
     deploy_to, release = params['deploy_to'], params['release']
 
-    def runner(argv, cwd):
-        return module.run_command(argv, cwd=cwd, environ_update={'GIT_TERMINAL_PROMPT': '0', 'LC_ALL': 'C'})
+    def runner(argv, cwd, environ=None):
+        return module.run_command(argv, cwd=cwd, environ_update=dict(environ or {}, GIT_TERMINAL_PROMPT='0', LC_ALL='C'))
 
     def opener(url):
         from ansible.module_utils.urls import open_url  # only archive downloads need it: it costs every other call an import
@@ -343,9 +349,9 @@ def main():
             step=dict(type='str', default='build', choices=['resolve', 'plan', 'build']),
             strategy=dict(type='str', default='copy', choices=['copy', 'git', 'archive']),
             release=dict(type='str'),
-            src=dict(type='str'),
+            src=dict(type='str', no_log=True),
             checksum=dict(type='str', no_log=False),
-            repo_url=dict(type='str'),
+            repo_url=dict(type='str', no_log=True),
             version=dict(type='str', default=''),
             revision=dict(type='str'),
             manifest=dict(type='raw'),
@@ -365,9 +371,10 @@ def main():
 
 
 def with_short_invocation(module, params, check):
-    """The step's result, with the module's arguments echoed back without the manifest (thousands of entries)."""
+    """The step's result, with the module's arguments echoed back without the manifest (thousands of entries)
+    and with URL credentials masked."""
     result = content_step(module, params, check)
-    shown = dict(params)
+    shown = dict(params, src=_secrets.mask(params['src']), repo_url=_secrets.mask(params['repo_url']))
     if shown.get('bundle_data'):
         shown['bundle_data'] = '(%d bytes of base64)' % len(params['bundle_data'])
     if shown.get('manifest') is not None:

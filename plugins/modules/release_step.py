@@ -76,13 +76,18 @@ options:
     type: int
     default: 0
   src:
-    description: For archive, the URL or host path of the tarball.
+    description:
+      - For archive, the URL or host path of the tarball.
+      - C(no_log); credentials in the URL are masked (C(***)) in messages.
     type: str
   checksum:
     description: For archive, C(<algorithm>:<hex digest>) the tarball must have.
     type: str
   repo_url:
-    description: For git, the repository.
+    description:
+      - For git, the repository.
+      - C(no_log); credentials in the URL are masked (C(***)) in messages, and the mirror keeps the URL
+        without them (git 2.31 or later).
     type: str
   version:
     description: For git, the branch, tag or commit to deploy (empty is the remote's default branch).
@@ -248,8 +253,8 @@ def step(module, params):
     if not isinstance(run, dict) or not run.get('owner'):
         raise CapstanError('run must name the run: a dict with at least an owner token')
 
-    def runner(argv, cwd):
-        return module.run_command(argv, cwd=cwd, environ_update={'GIT_TERMINAL_PROMPT': '0', 'LC_ALL': 'C'})
+    def runner(argv, cwd, environ=None):
+        return module.run_command(argv, cwd=cwd, environ_update=dict(environ or {}, GIT_TERMINAL_PROMPT='0', LC_ALL='C'))
 
     def opener(url):
         from ansible.module_utils.urls import open_url  # only archive downloads need it

@@ -1,7 +1,15 @@
 # Copyright (c) 2026, capstan.release contributors
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""The git source: a mirror in <deploy_to>/repo, releases exported with git archive."""
+"""The git source: a mirror in <deploy_to>/repo, releases exported with git archive.
+
+A credential in the repository URL (``https://deploy:token@git.example.com/app.git``) is not
+kept in the mirror: its remote is the URL without it, and each command that talks to the
+remote gets the credential in its environment (git's ``url.<full>.insteadOf=<public>``, read
+from ``GIT_CONFIG_*``, which git takes since 2.31), never on its command line. Older git gets
+the URL as given, stored in the mirror's config as Capistrano does; either way a mirror made
+from a URL with a credential is readable by its owner only (0700).
+"""
 
 from __future__ import annotations
 
@@ -10,16 +18,20 @@ import re
 
 from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils import _releases
+from ansible_collections.capstan.release.plugins.module_utils import _secrets
 from ansible_collections.capstan.release.plugins.module_utils._content import builds
 from ansible_collections.capstan.release.plugins.module_utils._content import holdings
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 
 _SHA1_RE = re.compile(r'^[0-9a-f]{40}\Z')
+_VERSION_RE = re.compile(r'^git version (\d+)\.(\d+)')
+# The first git that reads configuration from GIT_CONFIG_COUNT / GIT_CONFIG_KEY_<n> / GIT_CONFIG_VALUE_<n>.
+CONFIG_ENV_VERSION = (2, 31)
 
 
-def _git(runner, args, cwd=None, what='deploy_repo_url'):
-    rc, out, err = runner(['git'] + args, cwd)
+def _git(runner, args, cwd=None, what='deploy_repo_url', environ=None):
+    rc, out, err = runner(['git'] + args, cwd, environ) if environ else runner(['git'] + args, cwd)
     if rc != 0:
         detail = (err or out or '').strip()
         detail = detail.splitlines()[-1] if detail else 'exit code %d' % rc
@@ -41,6 +53,29 @@ def check_repo_url(url):
     return url
 
 
+def git_version(runner):
+    """(major, minor) of the hosts' git, or (0, 0) when it does not say."""
+    rc, out, _err = runner(['git', 'version'], None)
+    match = _VERSION_RE.match(out.strip()) if rc == 0 else None
+    return (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+
+
+def remote(runner, repo_url):
+    """(the URL the mirror keeps and git is given, the environment that adds the credential back), for ``repo_url``.
+
+    Without a credential in the URL, or with a git too old to read configuration from the
+    environment, the URL is used as it is and the environment is empty.
+    """
+    public = _secrets.without_credentials(repo_url)
+    if public == repo_url or git_version(runner) < CONFIG_ENV_VERSION:
+        return repo_url, {}
+    # After any configuration the task's environment already gives git this way.
+    count = os.environ.get('GIT_CONFIG_COUNT', '')
+    index = int(count) if count.isdigit() else 0
+    return public, {'GIT_CONFIG_COUNT': str(index + 1), 'GIT_CONFIG_KEY_%d' % index: 'url.%s.insteadOf' % repo_url,
+                    'GIT_CONFIG_VALUE_%d' % index: public}
+
+
 def _remote_url(runner, repo):
     rc, out, _err = runner(['git', 'config', '--get', 'remote.origin.url'], repo)
     return out.strip() if rc == 0 else None
@@ -50,16 +85,36 @@ def update_mirror(runner, deploy_to, repo_url):
     """Clone ``repo_url`` as a mirror in <deploy_to>/repo the first time, fetch it later (pruned)."""
     tree = _releases.Tree(deploy_to)
     check_repo_url(repo_url)
+    url, environ = remote(runner, repo_url)
     if os.path.isdir(os.path.join(tree.repo, 'objects')):
-        if _remote_url(runner, tree.repo) != repo_url:
-            _git(runner, ['remote', 'set-url', 'origin', repo_url], tree.repo)
-        _git(runner, ['remote', 'update', '--prune'], tree.repo)
+        if _secrets.has_credential(repo_url):
+            os.chmod(tree.repo, 0o700)
+        if _remote_url(runner, tree.repo) != url:
+            # A new URL, or one a mirror made before kept with its credential: the mirror keeps ``url`` from now on.
+            _git(runner, ['remote', 'set-url', 'origin', url], tree.repo)
+        _git(runner, ['remote', 'update', '--prune'], tree.repo, environ=environ)
         return False
-    if os.path.lexists(tree.repo):
+    empty = os.path.isdir(tree.repo) and not os.path.islink(tree.repo) and not os.listdir(tree.repo)
+    if os.path.lexists(tree.repo) and not empty:
         raise CapstanError('%s exists and is not a git mirror; move it away to deploy with deploy_strategy=git' % tree.repo)
     if not os.path.isdir(tree.deploy_to):
         os.makedirs(tree.deploy_to)
-    _git(runner, ['clone', '--mirror', '--quiet', '--', repo_url, tree.repo])
+    made = False
+    if _secrets.has_credential(repo_url):
+        # 0700 before git writes into it: its config may hold the credential (an old git), its objects are private.
+        if not empty:
+            os.mkdir(tree.repo, 0o700)
+            made = True
+        os.chmod(tree.repo, 0o700)
+    try:
+        _git(runner, ['clone', '--mirror', '--quiet', '--', url, tree.repo], environ=environ)
+    except CapstanError:
+        if made:  # a failed clone empties the directory it was given: the next deploy makes it again
+            try:
+                os.rmdir(tree.repo)
+            except OSError:
+                pass
+        raise
     return True
 
 
@@ -119,9 +174,10 @@ def _resolve_git_check(runner, tree, repo_url, version):
     if version and _SHA1_RE.match(version):
         sha = version
     else:
-        args = ['ls-remote', '--symref', '--', repo_url] + ([version, version + '^{}'] if version else ['HEAD'])
+        url, environ = remote(runner, repo_url)
+        args = ['ls-remote', '--symref', '--', url] + ([version, version + '^{}'] if version else ['HEAD'])
         refs = {}
-        for line in _git(runner, args).splitlines():
+        for line in _git(runner, args, environ=environ).splitlines():
             left, _tab, ref = line.partition('\t')
             if left.startswith('ref: '):
                 branch = branch or left[len('ref: '):].replace('refs/heads/', '', 1)

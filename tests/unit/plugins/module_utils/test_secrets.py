@@ -77,3 +77,49 @@ def test_mask_all_masks_every_string_inside_lists_and_dicts():
 def test_mask_is_idempotent():
     once = _secrets.mask('https://u:p@h/x.git?token=t')
     assert _secrets.mask(once) == once
+
+
+@pytest.mark.parametrize('url, public', [
+    ('https://deploy:s3cret@git.example.com/app.git', 'https://git.example.com/app.git'),
+    ('http://deployer:tok@10.0.0.1:8080/app.git', 'http://10.0.0.1:8080/app.git'),
+    ('https://ghp_token@github.com/org/app.git', 'https://github.com/org/app.git'),
+    ('HTTPS://u:p@h/x', 'HTTPS://h/x'),
+    ('ssh://deploy:pw@git.example.com/app.git', 'ssh://git.example.com/app.git'),
+    ('https://deploy:p@ss@git.example.com/app.git', 'https://git.example.com/app.git'),
+    ('ssh://git@git.example.com:2222/app.git', 'ssh://git@git.example.com:2222/app.git'),
+    ('git@github.com:org/app.git', 'git@github.com:org/app.git'),
+    ('https://git.example.com/app.git', 'https://git.example.com/app.git'),
+    ('file:///srv/origin', 'file:///srv/origin'),
+])
+def test_without_credentials_takes_the_credential_out_of_one_url(url, public):
+    assert _secrets.without_credentials(url) == public
+
+
+@given(USERINFO, USERINFO)
+def test_without_credentials_never_leaves_any_of_the_userinfo(user, password):
+    assert _secrets.without_credentials('https://%s:%s@git.example.com/app.git' % (user, password)) == 'https://git.example.com/app.git'
+
+
+def test_without_credentials_returns_what_is_not_text_as_it_is():
+    assert _secrets.without_credentials(None) is None
+
+
+def test_shown_puts_the_masked_url_where_no_log_marked_it_and_masks_the_rest():
+    url = 'https://deploy:s3cret@git.example.com/app.git'
+    result = {'msg': "deploy_version 'x' is not a branch, tag or commit of ********", 'rc': 1,
+              'invocation': {'module_args': {'repo_url': '********', 'other': ['see https://u:p@h/y']}}}
+    assert _secrets.shown(result, url) == {
+        'msg': "deploy_version 'x' is not a branch, tag or commit of https://***@git.example.com/app.git", 'rc': 1,
+        'invocation': {'module_args': {'repo_url': 'https://***@git.example.com/app.git', 'other': ['see https://***@h/y']}}}
+    assert _secrets.shown('deploy_src ******** is not a file on this host', '/srv/app.tgz') == \
+        'deploy_src /srv/app.tgz is not a file on this host'
+    assert _secrets.shown('left as it is: ********', None) == 'left as it is: ********'
+
+
+@pytest.mark.parametrize('url, holds', [
+    ('https://deploy:s3cret@git.example.com/app.git', True), ('https://ghp_token@github.com/org/app.git', True),
+    ('https://h/app.git?private_token=x', True), ('ssh://git@git.example.com/app.git', False),
+    ('git@github.com:org/app.git', False), ('https://git.example.com/app.git', False), (None, False),
+])
+def test_has_credential_tells_a_credential_from_a_user_name(url, holds):
+    assert _secrets.has_credential(url) is holds

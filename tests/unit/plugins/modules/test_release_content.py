@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
 import tarfile
+
+import pytest
+
+from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
@@ -73,7 +78,8 @@ def test_git_through_the_module(capfd, tmp_path, deploy_to):
     assert built['written'] == 2, built
     assert sorted(os.listdir(os.path.join(deploy_to, 'releases', '20260101000000'))) == ['README', 'public']
     bad = run(capfd, deploy_to=deploy_to, step='resolve', strategy='git', repo_url=url, version='nope')
-    assert bad['failed'] and bad['msg'] == "deploy_version 'nope' is not a branch, tag or commit of %s" % url
+    # repo_url is no_log: the module's own output has Ansible's mark, which the action plugin turns into the masked URL.
+    assert bad['failed'] and bad['msg'] == "deploy_version 'nope' is not a branch, tag or commit of ********"
 
 
 def test_archive_through_the_module(capfd, tmp_path, deploy_to):
@@ -105,3 +111,18 @@ def test_a_small_bundle_comes_inline_as_base64(capfd, tmp_path, deploy_to):
     _steps.prepare_release(other, '20260101000001')
     bad = run(capfd, deploy_to=other, release='20260101000001', manifest=manifests.dump_manifest(manifest), bundle_data='bm90IGEgdGFy')
     assert bad['failed'] and bad['msg'].startswith('the bundle (inline) is not a readable tarball')
+
+
+def test_a_repository_url_with_a_credential_is_masked_in_the_result_and_the_message(capfd, deploy_to, http_origin):
+    with pytest.raises(SystemExit), patch_module_args({'deploy_to': deploy_to, 'step': 'resolve', 'strategy': 'git',
+                                                       'repo_url': http_origin.url, 'version': 'main'}):
+        release_content.main()
+    out = capfd.readouterr()
+    resolved = json.loads(out.out)
+    assert not resolved.get('failed') and len(resolved['revision']) == 40, resolved
+    assert resolved['invocation']['module_args']['repo_url'] == http_origin.public.replace('http://', 'http://***@')
+    assert http_origin.secret not in out.out + out.err
+    bad = run(capfd, deploy_to=deploy_to, step='resolve', strategy='git', repo_url=http_origin.url, version='nope')
+    assert bad['failed'] and bad['msg'] == "deploy_version 'nope' is not a branch, tag or commit of %s" % (
+        http_origin.public.replace('http://', 'http://***@'))
+    assert http_origin.secret not in json.dumps(bad)
