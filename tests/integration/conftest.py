@@ -15,8 +15,9 @@ sys.path.insert(0, os.path.join(REPO, 'tests', 'bed'))
 
 # With pytest-xdist (make integration runs files on two workers), each worker has a bed of its
 # own: worker N uses bed CAPSTAN_BED_ID+N (the default bed, then 1, 2, ... when it is not set).
+# The fault suite picks its workers' beds itself (CAPSTAN_BED_PINNED): they are not moved again.
 _WORKER = os.environ.get('PYTEST_XDIST_WORKER', '')
-if _WORKER.startswith('gw'):
+if _WORKER.startswith('gw') and not os.environ.get('CAPSTAN_BED_PINNED'):
     _BASE = int(os.environ.get('CAPSTAN_BED_ID') or 0)
     _ID = _BASE + int(_WORKER[2:])
     if _ID > 9:
