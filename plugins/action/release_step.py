@@ -36,6 +36,10 @@ DEPLOY_LATE_HOOKS = ()
 ROLLBACK_LATE_HOOKS = ('after_finishing_rollback', 'before_finished')
 
 
+# What each flow registers its first switch as: once a host got there, a host that went dark may
+# run another release than the fleet.
+SWITCH_STEPS = {'deploy': 'deploy__publishing', 'rollback': 'rollback__publishing', 'drill': 'drill__back'}
+
 class ActionModule(ActionBase):
 
     # Only a bundle over the inline limit needs the remote temp dir (_transfer makes it then): no mkdir
@@ -592,12 +596,12 @@ class ActionModule(ActionBase):
                     dark.add(host)
             except Exception:  # as above
                 continue
-        switching = len(steps) > 2 and self._switch_began(steps[2 if steps[0].startswith('deploy') else 1], plan)
+        switching = self._switch_began(SWITCH_STEPS[mode], plan)
         ends_on = (outcome or {}).get('current')
         return dict((host, (ends_on or (plan.get('previous') or {}).get(host)) if switching else None) for host in dark)
 
     def _switch_began(self, name, plan):
-        """True when some host of this run got to its switch (registered ``name``, the publishing stage)."""
+        """True when some host of this run got to its switch (the stage registered as ``name``)."""
         hostvars = self._vars.get('hostvars') or {}
         for host in plan.get('hosts') or []:
             try:
