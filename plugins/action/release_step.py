@@ -40,6 +40,7 @@ ROLLBACK_LATE_HOOKS = ('after_finishing_rollback', 'before_finished')
 # run another release than the fleet.
 SWITCH_STEPS = {'deploy': 'deploy__publishing', 'rollback': 'rollback__publishing', 'drill': 'drill__back'}
 
+
 class ActionModule(ActionBase):
 
     # Only a bundle over the inline limit needs the remote temp dir (_transfer makes it then): no mkdir
