@@ -6,9 +6,8 @@
 The roles call it once per stage with their variables (``inputs``), the fleet's plan (made by
 the capstan.release.fleet_plan filter from every host's start) and what the earlier stages of
 this host returned. It checks the input with the rules of _checks (naming the role variable),
-runs the host's part of the stage in one module call (release_step, symlink_swap, or the
-health checks), and keeps what hosts share (a copy source's manifest and bundles) once on the
-controller. The fleet's decisions are in module_utils/_fleet.py; this file only wires them.
+runs the host's part of the stage in one module call (release_step, or the health checks), and
+keeps what hosts share (a copy source's manifest and bundles) once on the controller. The fleet's decisions are in module_utils/_fleet.py; this file only wires them.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ from ansible_collections.capstan.release.plugins.plugin_utils import _run
 from ansible_collections.capstan.release.plugins.plugin_utils import _transfer
 
 STEP = 'capstan.release.release_step'
-SWAP = 'capstan.release.symlink_swap'
 # Hook points that run after the last module stage of a flow and before its lock is released.
 DEPLOY_LATE_HOOKS = ()
 ROLLBACK_LATE_HOOKS = ('after_finishing_rollback', 'before_finished')
@@ -261,8 +259,8 @@ class ActionModule(ActionBase):
             switch = 'current would switch from release %s to release %s' % (start.get('current') or 'none', release)
             return {'changed': True, 'release': release, 'previous_release': start.get('current'), 'msg': switch,
                     'diff': {'prepared': switch + '\n'}}
-        return self._module(SWAP, {'deploy_to': inputs['deploy_to'], 'release': release,
-                                   'migrate': inputs['deploy_migrate_current'], 'run': start['run']['owner']})
+        return self._module(STEP, {'stage': 'switch', 'deploy_to': inputs['deploy_to'], 'release': release,
+                                   'migrate_current': inputs['deploy_migrate_current'], 'run': start['run']})
 
     def _deploy_finishing(self, args):
         inputs = self._deploy_inputs(read_hooks=False)
@@ -362,8 +360,8 @@ class ActionModule(ActionBase):
         if start.get('current') == plan['release']:
             return {'changed': False, 'release': plan['release'], 'msg': 'current already points to release %s' % plan['release']}
         run = start['run']
-        return self._module(SWAP, {'deploy_to': inputs['deploy_to'], 'release': plan['release'], 'rollback': True,
-                                   'log_user': run['user'], 'run': run['owner']})
+        return self._module(STEP, {'stage': 'switch', 'deploy_to': inputs['deploy_to'], 'release': plan['release'],
+                                   'rollback': True, 'log_user': run['user'], 'run': run})
 
     def _rollback_finishing_rollback(self, args):
         inputs = self._rollback_inputs(read_hooks=False)

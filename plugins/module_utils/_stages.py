@@ -206,6 +206,12 @@ def build_release(deploy_to, run, name, strategy, revision, linked_dirs=None, li
             'diff': {'before': {'release': None}, 'after': {'release': name, 'revision': revision}}}
 
 
+def switch(deploy_to, run, name, migrate=False, rollback=False, log_user=None, check=False):
+    """Point current at finished release ``name`` for the run ``run`` (see _steps.swap_current)."""
+    return _steps.swap_current(deploy_to, name, migrate=migrate, rollback=rollback, log_user=log_user, check=check,
+                               run=run['owner'])
+
+
 def finish_deploy(deploy_to, run, name, branch, log_user, keep, keep_archives, unlock=True, check=False):
     """Record release ``name`` as deployed (journal, revisions.log), prune, release the lock (unless told
     to keep it: serial batches keep theirs until the last batch is done).

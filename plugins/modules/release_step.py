@@ -25,6 +25,10 @@ description:
   - V(build) takes the lock (if V(start) did not), checks free space, creates the release,
     fills it by the strategy, links the shared paths and marks it finished. A release already
     finished with O(revision) (left by a run that stopped) is kept as it is.
+  - V(switch) points C(current) at the finished release O(release), as
+    M(capstan.release.symlink_swap) does (O(rollback) marks the release it leaves as rolled
+    back). The roles switch with this stage: one module for every stage of a run is one
+    module for Ansible to package on the controller, not two.
   - V(finish) records the deploy (journal and C(revisions.log)), prunes old releases and
     releases the lock. What fails while pruning is a warning, never a failure.
   - V(abort) undoes what the run O(run) did on this host, wherever it stopped; it switches
@@ -40,8 +44,8 @@ options:
     description: The stage to run, see the description.
     type: str
     required: true
-    choices: [start, build, finish, abort, unlock, rollback_start, rollback_finish, rollback_abort, drill_start, drill_switch,
-              drill_finish, drill_abort]
+    choices: [start, build, switch, finish, abort, unlock, rollback_start, rollback_finish, rollback_abort, drill_start,
+              drill_switch, drill_finish, drill_abort]
   run:
     description:
       - The run's identity, the same on every host, made once by the action plugin. Keys
@@ -57,7 +61,9 @@ options:
     choices: [copy, git, archive]
     default: copy
   release:
-    description: The release this run deploys, 14 digits (V(build), V(finish), V(abort)); for V(rollback_start), a named target.
+    description:
+      - The release this run deploys, 14 digits (V(build), V(finish), V(abort)); for V(switch), the release C(current)
+        points to afterwards; for V(rollback_start), a named target.
     type: str
   revision:
     description: The revision to deploy, the same on every host (for copy also given to V(start)).
@@ -104,7 +110,7 @@ options:
     elements: str
     default: []
   migrate_current:
-    description: Accept a C(current) that is a real directory (the switch moves it into C(releases/)).
+    description: Accept a C(current) that is a real directory (V(start), V(build); V(switch) moves it into C(releases/)).
     type: bool
     default: false
   margin_mb:
@@ -146,6 +152,12 @@ options:
   forward_seconds:
     description: With V(drill_finish), how long the switch forward took.
     type: float
+  rollback:
+    description:
+      - With V(switch), the switch is a rollback's, recorded in the journal and C(revisions.log) as
+        M(capstan.release.symlink_swap) records one (a newer release it leaves is marked rolled back).
+    type: bool
+    default: false
   unlock:
     description:
       - With V(finish) and V(rollback_finish), release the lock too; false keeps it (hooks still run
@@ -215,7 +227,7 @@ missing:
   sample: []
 release:
   description: The release built, switched to or rolled back to.
-  returned: stage is build or rollback_start
+  returned: stage is build, switch or rollback_start
   type: str
   sample: "20261121221404"
 leaving:
@@ -223,6 +235,16 @@ leaving:
   returned: stage is rollback_start
   type: str
   sample: "20261121221404"
+previous_release:
+  description: With V(switch), the release C(current) pointed to before, or null.
+  returned: stage is switch
+  type: str
+  sample: "20261121221359"
+migrated:
+  description: With V(switch), the release name a real C(current) directory was moved to (O(migrate_current)).
+  returned: stage is switch
+  type: str
+  sample: "20261121221403"
 switched_back:
   description: With V(abort) and V(rollback_abort), the release C(current) went back to, or null.
   returned: stage is abort or rollback_abort
@@ -276,6 +298,9 @@ def step(module, params):
                                      linked_dirs=params['linked_dirs'], linked_files=params['linked_files'],
                                      manifest=params['manifest'], bundle=bundle, sent_bytes=params['sent_bytes'],
                                      margin_mb=params['margin_mb'], runner=runner, opener=opener, check=check, **source)
+    if stage == 'switch':
+        return _stages.switch(deploy_to, run, params['release'], migrate=params['migrate_current'], rollback=params['rollback'],
+                              log_user=params['log_user'], check=check)
     if stage == 'finish':
         return _stages.finish_deploy(deploy_to, run, params['release'], params['branch'], params['log_user'],
                                      params['keep_releases'], params['keep_archives'], unlock=params['unlock'], check=check)
@@ -306,7 +331,7 @@ def main():
         argument_spec=dict(
             deploy_to=dict(type='path', required=True),
             stage=dict(type='str', required=True,
-                       choices=['start', 'build', 'finish', 'abort', 'unlock', 'rollback_start', 'rollback_finish', 'rollback_abort',
+                       choices=['start', 'build', 'switch', 'finish', 'abort', 'unlock', 'rollback_start', 'rollback_finish', 'rollback_abort',
                                 'drill_start', 'drill_switch', 'drill_finish', 'drill_abort']),
             run=dict(type='dict', required=True),
             strategy=dict(type='str', default='copy', choices=['copy', 'git', 'archive']),
@@ -332,6 +357,7 @@ def main():
             keep_recorded=dict(type='bool', default=False),
             leaving=dict(type='str'),
             unlock=dict(type='bool', default=True),
+            rollback=dict(type='bool', default=False),
             target=dict(type='str'),
             back_seconds=dict(type='float'),
             forward_seconds=dict(type='float'),

@@ -68,7 +68,8 @@ def deploy_copy(capfd, tmp_path, deploy_to, src, name, run=None, **finish):
     run = RUN if run is None else run
     started, built = start_and_build(capfd, tmp_path, deploy_to, src, name, run)
     assert not built.get('failed'), built
-    _steps.swap_current(deploy_to, name, run=run['owner'])
+    switched = step(capfd, deploy_to, 'switch', run, release=name)
+    assert (switched['changed'], switched['release']) == (True, name), switched
     finished = step(capfd, deploy_to, 'finish', run, release=name, log_user='tester', **finish)
     assert not finished.get('failed'), finished
     return started, built, finished
@@ -143,6 +144,21 @@ def test_finish_keeps_releases_by_keep_releases(capfd, tmp_path, deploy_to):
 # refusals
 
 
+def test_switch_to_a_release_that_does_not_exist_is_refused_and_keeps_current(capfd, tmp_path, deploy_to):
+    deploy_copy(capfd, tmp_path, deploy_to, app(tmp_path / 'v1'), R1)
+    result = step(capfd, deploy_to, 'switch', release='20261121221409')
+    assert result['failed'] and result['msg'].startswith('release 20261121221409 does not exist'), result
+    assert current(deploy_to) == R1
+
+
+def test_check_mode_switch_changes_nothing(capfd, tmp_path, deploy_to):
+    deploy_copy(capfd, tmp_path, deploy_to, app(tmp_path / 'v1'), R1)
+    start_and_build(capfd, tmp_path, deploy_to, app(tmp_path / 'v2', 'v2'), R2)
+    result = step(capfd, deploy_to, 'switch', release=R2, _ansible_check_mode=True)
+    assert (result['changed'], result['previous_release']) == (True, R1)
+    assert current(deploy_to) == R1
+
+
 def test_a_run_without_an_owner_is_refused(capfd, deploy_to):
     result = step(capfd, deploy_to, 'unlock', run={'user': 'tester'})
     assert result['failed'] and result['msg'] == 'run must name the run: a dict with at least an owner token'
@@ -211,7 +227,9 @@ def test_a_rollback_stage_by_stage(capfd, tmp_path, deploy_to):
     three(capfd, tmp_path, deploy_to)
     started = step(capfd, deploy_to, 'rollback_start', ROLLBACK)
     assert (started['release'], started['leaving'], started['noop'], started['current']) == (R2, R3, False, R3)
-    _steps.swap_current(deploy_to, R2, rollback=True, run=ROLLBACK['owner'])
+    switched = step(capfd, deploy_to, 'switch', ROLLBACK, release=R2, rollback=True, log_user='tester')
+    assert (switched['changed'], switched['previous_release']) == (True, R3)
+    assert read(os.path.join(deploy_to, 'revisions.log')).splitlines()[-1] == 'tester rolled back to release %s' % R2
     finished = step(capfd, deploy_to, 'rollback_finish', ROLLBACK, leaving=R3)
     assert finished['unlocked'] and [entry['name'] for entry in finished['removed']] == [R3]
     assert os.path.isfile(os.path.join(deploy_to, 'rolled-back-release-%s.tar.gz' % R3))
