@@ -16,9 +16,14 @@ import re
 import statistics
 import sys
 
-FLOW_KEYS = ('ping', 'capstan_deploy', 'cap_deploy', 'capstan_redeploy', 'capstan_rollback', 'cap_rollback')
+# The Ansible floor of the budget: a playbook of as many ping tasks as the flow's module runs.
+FLOOR_TASKS = {'deploy': 4, 'rollback': 3}
+FLOW_KEYS = ('ping', 'floor_deploy', 'floor_rollback', 'capstan_deploy', 'cap_deploy', 'capstan_redeploy', 'capstan_rollback',
+             'cap_rollback')
 LABELS = {
     'ping': '`ansible -m ping` (floor)',
+    'floor_deploy': 'playbook of %d ping tasks' % FLOOR_TASKS['deploy'],
+    'floor_rollback': 'playbook of %d ping tasks' % FLOOR_TASKS['rollback'],
     'capstan_deploy': 'capstan deploy (git)',
     'cap_deploy': '`cap deploy`',
     'capstan_redeploy': 'capstan redeploy of what is live',
@@ -148,6 +153,7 @@ def chart(results, path):
     figure, axes = pyplot.subplots(figsize=(8, 5), dpi=100)
     styles = [('capstan_deploy', 'capstan deploy', '#1f77b4', '-', 'o'), ('cap_deploy', 'cap deploy', '#ff7f0e', '-', 's'),
               ('capstan_rollback', 'capstan rollback', '#1f77b4', '--', 'o'), ('cap_rollback', 'cap deploy:rollback', '#ff7f0e', '--', 's'),
+              ('floor_deploy', 'playbook of %d ping tasks' % FLOOR_TASKS['deploy'], '#2ca02c', ':', 'x'),
               ('ping', 'ansible -m ping (floor)', '#7f7f7f', ':', '.')]
     for key, label, colour, line, marker in styles:
         xs, mids, lows, highs = [], [], [], []
@@ -314,6 +320,7 @@ def render(results, chart_link=None):
         if chart_link:
             out.append('![seconds against host count](%s)' % chart_link)
             out.append('')
+        out += floor_table(points)
         out += cpu_table(points)
         out += counts_table(points)
     latency = latency_section(results)
@@ -371,6 +378,33 @@ def counts_table(points):
     return out
 
 
+def floor_table(points):
+    """capstan and Capistrano against a playbook of the budget's module runs in ping tasks (same rounds)."""
+    if not any(section['samples'].get('floor_deploy') for _hosts, section in points):
+        return []
+    deploy, rollback = FLOOR_TASKS['deploy'], FLOOR_TASKS['rollback']
+    out = ['### The Ansible floor of the budget', '',
+           'A playbook of %d `ansible.builtin.ping` tasks (a git deploy\'s module runs per host) and one of %d (a rollback\'s), '
+           'timed in the same rounds with cold connections: what any playbook with that many module runs costs on this bed, '
+           'whatever its modules do. The bed\'s hosts run their Python on the controller\'s cores, so every module run '
+           '(about 0.15 s of CPU for `ping`, mostly `ansible.module_utils.basic` compiled from the payload) is paid there, '
+           'while a Capistrano step is a shell command.' % (deploy, rollback), '',
+           '| hosts | %d ping tasks | capstan deploy | capstan/floor | floor/`cap deploy` | %d ping tasks | capstan rollback | '
+           'capstan/floor | floor/`cap deploy:rollback` |' % (deploy, rollback),
+           '|---:|---:|---:|---:|---:|---:|---:|---:|---:|']
+    for hosts, section in points:
+        samples = section['samples']
+        out.append('| %d | %s | %s | %s | %s | %s | %s | %s | %s |' % (
+            hosts, fmt_spread(samples.get('floor_deploy')), fmt_spread(samples['capstan_deploy']),
+            fmt_ratio(ratio(samples['capstan_deploy'], samples.get('floor_deploy'))),
+            fmt_ratio(ratio(samples.get('floor_deploy'), samples['cap_deploy'])),
+            fmt_spread(samples.get('floor_rollback')), fmt_spread(samples['capstan_rollback']),
+            fmt_ratio(ratio(samples['capstan_rollback'], samples.get('floor_rollback'))),
+            fmt_ratio(ratio(samples.get('floor_rollback'), samples['cap_rollback']))))
+    out.append('')
+    return out
+
+
 def check(pair, limit):
     if pair is None:
         return ''
@@ -383,6 +417,10 @@ def latency_table(section, args):
            'Same rounds as above (%s).' % load_note(section), '',
            '| flow | seconds | capstan/cap | target (DESIGN) |', '|---|---:|---:|---|']
     out.append('| %s | %s | | |' % (LABELS['ping'], fmt_spread(samples['ping'])))
+    for key, theirs, name in (('floor_deploy', 'cap_deploy', 'deploy'), ('floor_rollback', 'cap_rollback', 'rollback')):
+        if samples.get(key):
+            out.append('| %s (the floor of a capstan %s) | %s | %s | |' % (
+                LABELS[key], name, fmt_spread(samples[key]), fmt_ratio(ratio(samples[key], samples[theirs]))))
     for ours, theirs, name in (('capstan_deploy', 'cap_deploy', 'deploy'), ('capstan_rollback', 'cap_rollback', 'rollback')):
         value = ratio(samples[ours], samples[theirs])
         out.append('| %s | %s | %s | ≤ 0.7x Capistrano |' % (LABELS[ours], fmt_spread(samples[ours]), fmt_ratio(value, 0.7)))
@@ -500,6 +538,13 @@ def targets(results):
     for label, value, limit in rows:
         out.append('| %s | %s | %s |' % (label, fmt_ratio(value), 'n/a' if value is None else ('yes' if value <= limit else 'no')))
     out.append('')
+    if five and five['samples'].get('floor_deploy'):
+        samples = five['samples']
+        out.append('Under the first two (5 hosts): a playbook of %d ping tasks alone takes %s the time of `cap deploy`, one '
+                   'of %d takes %s that of `cap deploy:rollback` (table "The Ansible floor of the budget").'
+                   % (FLOOR_TASKS['deploy'], fmt_ratio(ratio(samples['floor_deploy'], samples['cap_deploy'])),
+                      FLOOR_TASKS['rollback'], fmt_ratio(ratio(samples['floor_rollback'], samples['cap_rollback']))))
+        out.append('')
     return out
 
 

@@ -225,6 +225,14 @@ class Bench(object):
     def ping(self, label='ping', mitogen=False):
         return self.ansible(label, [ANSIBLE, 'bed', '-i', self.inventory, '-m', 'ansible.builtin.ping'], mitogen=mitogen)
 
+    def floor(self, label, tasks):
+        """A playbook of ``tasks`` ping tasks: what any playbook with that many module runs per host costs here."""
+        path = os.path.join(self.workdir, 'floor-%d.yml' % tasks)
+        if not os.path.exists(path):
+            with open(path, 'w') as handle:
+                handle.write(floor_playbook(tasks))
+        return self.ansible(label, [PLAYBOOK, path, '-i', self.inventory])
+
     def capstan_deploy(self, label, deploy_to, extra, mitogen=False):
         cmd = [PLAYBOOK, 'playbooks/deploy.yml', '-i', self.inventory, '-e', 'deploy_to=' + deploy_to, '-e', json.dumps(LINKED)]
         for key, value in extra.items():
@@ -285,6 +293,7 @@ class Bench(object):
             log('%s: round %d/%d' % (name, round_ + 1, self.args.rounds))
             sha = project.commit('round %d' % round_, {'public/VERSION': 'round %d\n' % round_})
             samples['ping'].append(self.ping(name + '-ping'))
+            samples['floor_deploy'].append(self.floor(name + '-floor-%d' % report.FLOOR_TASKS['deploy'], report.FLOOR_TASKS['deploy']))
             pairs = [('capstan_deploy', lambda: self.capstan_deploy(name + '-capstan-deploy', CAPSTAN_TO, git)),
                      ('cap_deploy', lambda: self.cap(name + '-cap-deploy', project, 'deploy'))]
             for key, run in pairs if round_ % 2 == 0 else reversed(pairs):
@@ -296,6 +305,8 @@ class Bench(object):
             if changed:
                 raise RunFailed('the redeploy of what is live changed something: %s' % changed)
             samples['ping'].append(self.ping(name + '-ping'))
+            samples['floor_rollback'].append(self.floor(name + '-floor-%d' % report.FLOOR_TASKS['rollback'],
+                                                        report.FLOOR_TASKS['rollback']))
             pairs = [('capstan_rollback', lambda: self.capstan_rollback(name + '-capstan-rollback', CAPSTAN_TO)),
                      ('cap_rollback', lambda: self.cap(name + '-cap-rollback', project, 'deploy:rollback'))]
             for key, run in pairs if round_ % 2 == 0 else reversed(pairs):
@@ -513,6 +524,14 @@ def read_counts(path, addresses):
     if os.path.exists(path):
         os.unlink(path)
     return {'recap': recap, 'per_host': per_host, 'content': content, 'delegated': delegated}
+
+
+def floor_playbook(tasks):
+    """The YAML of a play over the bed running ``tasks`` ansible.builtin.ping tasks, no facts."""
+    lines = ['---', '- name: Floor of %d module runs per host' % tasks, '  hosts: bed', '  gather_facts: false', '  tasks:']
+    for index in range(1, tasks + 1):
+        lines += ['    - name: Module run %d' % index, '      ansible.builtin.ping:']
+    return '\n'.join(lines) + '\n'
 
 
 def make_app(workdir, files):

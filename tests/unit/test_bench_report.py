@@ -63,3 +63,21 @@ def test_failed_sections_are_reported_not_hidden():
     broken = results()
     broken['errors'] = [{'section': 'hosts-50', 'error': 'hosts-50-capstan-deploy failed (rc 2)'}]
     assert '- hosts-50: hosts-50-capstan-deploy failed (rc 2)' in report.render(broken)
+
+
+def test_the_floor_of_the_budget_is_shown_beside_both_tools():
+    canned = results(hosts=(5,), rounds=1)
+    samples = canned['sections']['hosts-5']['samples']
+    samples.update(floor_deploy=[sample(3.0, 4, 4)], floor_rollback=[sample(2.5, 3, 3)], capstan_deploy=[sample(6.0)],
+                   cap_deploy=[sample(2.0)], capstan_rollback=[sample(5.0)], cap_rollback=[sample(1.25)])
+    text = report.render(canned)
+    assert '| 5 | 3.00 | 6.00 | 2.00x | 1.50x | 2.50 | 5.00 | 2.00x | 2.00x |' in text
+    assert 'a playbook of 4 ping tasks alone takes 1.50x the time of `cap deploy`, one of 3 takes 2.00x' in text
+
+
+def test_results_without_the_floor_render_without_its_table():
+    canned = results(hosts=(5,), rounds=1)
+    for key in ('floor_deploy', 'floor_rollback'):
+        del canned['sections']['hosts-5']['samples'][key]
+    text = report.render(canned)
+    assert 'The Ansible floor of the budget' not in text and '| 5 |' in text
