@@ -150,6 +150,16 @@ def test_archive_dir_stores_symlinks_as_symlinks_mode_0600(tmp_path, umask0):
     assert read(tmp_path / 'outside' / 'big' / 'data.bin') == 'outside\n'
 
 
+def test_archive_dir_compresses_as_gnu_tar_does_not_at_tarfiles_slowest_level(tmp_path):
+    release = _release_with_links(tmp_path)
+    dest = str(tmp_path / 'app' / 'failed-release-20261121221404.tar.gz')
+    _fsops.archive_dir(str(release), dest, '20261121221404')
+    with open(dest, 'rb') as handle:
+        header = handle.read(10)
+    # gzip's XFL byte: 2 for the slowest level (9), 4 for the fastest (1), 0 between (GNU tar's 6).
+    assert header[:2] == b'\x1f\x8b' and header[8] == 0
+
+
 def test_archive_dir_leaves_nothing_behind_on_failure(tmp_path):
     dest = str(tmp_path / 'failed-release-20261121221404.tar.gz')
     with pytest.raises(OSError):
