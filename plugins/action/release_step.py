@@ -7,7 +7,8 @@ The roles call it once per stage with their variables (``inputs``), the fleet's 
 the capstan.release.fleet_plan filter from every host's start) and what the earlier stages of
 this host returned. It checks the input with the rules of _checks (naming the role variable),
 runs the host's part of the stage in one module call (release_step, or the health checks), and
-keeps what hosts share (a copy source's manifest and bundles) once on the controller. The fleet's decisions are in module_utils/_fleet.py; this file only wires them.
+keeps what hosts share (a copy source's manifest and bundles) once on the controller. The
+fleet's decisions are in module_utils/_fleet.py; this file only wires them.
 """
 
 from __future__ import annotations
@@ -119,6 +120,12 @@ class ActionModule(ActionBase):
         play = getattr(getattr(self._task, '_parent', None), '_play', None)
         return _hooks.load(inputs['deploy_hooks'], [self._vars.get('playbook_dir')], self._loader, play)
 
+    @staticmethod
+    def _needs(inputs):
+        """What this host needs between the stages (see _fleet.wanted): its hook points, the go/no-go, a health check."""
+        return {'hooks': sorted(inputs['deploy_hooks']), 'confirm': bool(inputs.get('deploy_confirm')),
+                'health': bool(inputs.get('deploy_health_command') or inputs.get('deploy_health_url'))}
+
     def _run_for(self, mode, inputs):
         run = self._identity(mode)
         run.update(ttl=inputs['deploy_lock_ttl'], **{'break': inputs['deploy_break_lock']})
@@ -191,7 +198,7 @@ class ActionModule(ActionBase):
         override = self._release_name_asked(inputs['deploy_release_name'], run)
         started.update(run=run, time=asked, override=override, what=_secrets.mask(what),
                        hosts=list(self._vars.get('ansible_play_batch') or []),
-                       deploy_to=inputs['deploy_to'])
+                       deploy_to=inputs['deploy_to'], needs=self._needs(inputs))
         return started
 
     def _release_name_asked(self, value, run):
@@ -350,7 +357,7 @@ class ActionModule(ActionBase):
                                           'release': inputs['rollback_release'] or None})
         except CapstanError as error:
             raise self._refused(error, run)
-        started.update(run=run, time=asked, hosts=list(batch), deploy_to=inputs['deploy_to'])
+        started.update(run=run, time=asked, hosts=list(batch), deploy_to=inputs['deploy_to'], needs=self._needs(inputs))
         return started
 
     def _rollback_publishing(self, args):

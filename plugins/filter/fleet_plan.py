@@ -72,9 +72,11 @@ def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', late
             plan = _fleet.drill_plan(starts)
         else:
             plan = _fleet.rollback_plan(starts)
+        plan['needs'] = _fleet.wanted(starts)
     except CapstanError as error:
         plan = {'action': 'refuse', 'msg': str(error)}
     plan['run'] = start['run']
+    plan.setdefault('needs', {'hooks': [], 'confirm': False, 'health': False})
     for field in ('release', 'revision', 'hosts', 'previous', 'target'):
         plan.setdefault(field, None)
     tree = _releases.Tree(start['deploy_to'], resolve=False)

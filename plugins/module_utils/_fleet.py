@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime
 import shlex
 
+from ansible_collections.capstan.release.plugins.module_utils import _checks
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 
@@ -175,6 +176,26 @@ def drill_plan(starts):
                            % _listing(targets))
     return {'action': 'drill', 'release': currents[0][0], 'target': targets[0][0], 'hosts': _hosts(starts),
             'previous': dict((host, start.get('current')) for host, start in starts), 'revision': None}
+
+
+def wanted(starts):
+    """What some host of ``starts`` needs between the stages: ``{hooks: [points], confirm: bool, health: bool}``.
+
+    Each start says what its host needs (``needs``): the hook points its deploy_hooks name, the
+    go/no-go prompt, a health check. A stretch between two stages that no host needs is skipped
+    on the first host only (the roles' ``run_once``), not on every host. A start that does not
+    say needs everything.
+    """
+    union = {'hooks': set(), 'confirm': False, 'health': False}
+    for _host, start in starts:
+        needs = start.get('needs')
+        if not isinstance(needs, dict):
+            return {'hooks': sorted(_checks.HOOK_POINTS), 'confirm': True, 'health': True}
+        union['hooks'].update(needs.get('hooks') or ())
+        union['confirm'] = union['confirm'] or bool(needs.get('confirm'))
+        union['health'] = union['health'] or bool(needs.get('health'))
+    union['hooks'] = sorted(union['hooks'])
+    return union
 
 
 def line_up_command(run, deploy_to, release, host):

@@ -27,7 +27,7 @@ description:
     finished with O(revision) (left by a run that stopped) is kept as it is.
   - V(switch) points C(current) at the finished release O(release), as
     M(capstan.release.symlink_swap) does (O(rollback) marks the release it leaves as rolled
-    back). The roles switch with this stage: one module for every stage of a run is one
+    back). The roles switch with this stage, so that one module for every stage of a run is one
     module for Ansible to package on the controller, not two.
   - V(finish) records the deploy (journal and C(revisions.log)), prunes old releases and
     releases the lock. What fails while pruning is a warning, never a failure.

@@ -160,3 +160,19 @@ def test_the_plan_is_made_once_per_run_and_batch():
     first = fleet_plan(starts[0], hostvars)
     assert fleet_plan(starts[0], hostvars) is first
     assert list(fleet_plan_module._MADE.values()) == [first]
+
+
+def test_the_plan_says_what_some_host_of_the_batch_needs_between_the_stages():
+    quiet = {'hooks': [], 'confirm': False, 'health': False}
+    starts = [start('web1', needs=quiet), start('web2', needs=dict(quiet, hooks=['after_published'])),
+              start('web3', needs=dict(quiet, health=True))]
+    assert fleet_plan(starts[0], hostvars_of(*starts))['needs'] == {'hooks': ['after_published'], 'confirm': False, 'health': True}
+    starts = [start(host, needs=quiet) for host in HOSTS]
+    assert fleet_plan(starts[0], hostvars_of(*starts))['needs'] == quiet
+
+
+def test_a_refusal_plan_needs_nothing_between_the_stages():
+    starts = batch(revision='rev1')
+    starts[2] = start('web3', revision='rev2')
+    plan = fleet_plan(starts[0], hostvars_of(*starts))
+    assert plan['action'] == 'refuse' and plan['needs'] == {'hooks': [], 'confirm': False, 'health': False}

@@ -298,3 +298,20 @@ def test_failure_report_tells_how_to_line_up_an_unreachable_host():
             % _fleet.line_up_command(RUN, '/srv/app', R1, 'web3')) in report
     assert report.endswith('web4 could not be reached and may still hold the lock: once it is back, re-run with '
                            '-e deploy_break_lock=true')
+
+
+# what the hosts need between the stages
+
+
+def test_wanted_is_the_union_of_what_the_hosts_need():
+    quiet = {'hooks': [], 'confirm': False, 'health': False}
+    starts = [('web1', {'needs': dict(quiet, hooks=['before_published'])}),
+              ('web2', {'needs': dict(quiet, hooks=['after_published', 'before_published'], confirm=True)}),
+              ('web3', {'needs': quiet})]
+    assert _fleet.wanted(starts) == {'hooks': ['after_published', 'before_published'], 'confirm': True, 'health': False}
+    assert _fleet.wanted([('web1', {'needs': quiet}), ('web2', {'needs': quiet})]) == quiet
+
+
+def test_a_start_that_does_not_say_what_it_needs_needs_everything():
+    wanted = _fleet.wanted([('web1', {'needs': {'hooks': [], 'confirm': False, 'health': False}}), ('web2', {})])
+    assert wanted['confirm'] and wanted['health'] and 'after_finished' in wanted['hooks'] and 'failed' in wanted['hooks']
