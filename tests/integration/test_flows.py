@@ -378,3 +378,37 @@ def test_a_switch_back_runs_the_deploy_published_handlers_again(fleet, deploy_to
     for lines in restarts:
         names = [line.split()[1] for line in lines.splitlines()]
         assert len(names) == 3 and names[0] == first and names[1] > first and names[2] == first, restarts
+
+
+def per_host_playbook(tmp_path, name, variables):
+    """A deploy playbook whose role variables differ by host (``variables``: {name: Jinja expression})."""
+    lines = ['- name: Deploy with variables set per host', '  hosts: all', '  gather_facts: false', '  roles:',
+             '    - role: capstan.release.deploy', '      vars:']
+    lines += ['        %s: "%s"' % (key, value) for key, value in variables.items()]
+    path = tmp_path / name
+    path.write_text('\n'.join(lines) + '\n')
+    return str(path)
+
+
+def test_a_hook_or_health_check_set_for_one_host_runs_there_and_only_there(fleet, deploy_to, tmp_path):
+    """The fleet skips a stretch no host needs on the first host only; one that a single host needs runs on that host."""
+    prepare_shared(fleet, deploy_to)
+    hook = tmp_path / 'mark.yml'
+    hook.write_text(
+        '- name: Mark the host\n'
+        '  ansible.builtin.copy:\n'
+        '    dest: "{{ deploy_release_path }}/hooked"\n'
+        '    content: "{{ inventory_hostname }}\\n"\n'
+        '    mode: "0644"\n')
+    only_host2 = {'deploy_hooks': "{{ {'after_updating': '%s'} if inventory_hostname == 'host2' else {} }}" % hook}
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1'), playbook=per_host_playbook(tmp_path, 'hooked.yml', only_host2)))
+    assert [out.strip() for out in fleet.each('cat %s/current/hooked 2>/dev/null || echo none' % deploy_to)] == \
+        ['none', 'host2', 'none']
+    before = current(fleet, deploy_to)
+    # host3 alone checks health, and fails it: every host goes back
+    only_host3 = {'deploy_health_command': "{{ 'false' if inventory_hostname == 'host3' else '' }}"}
+    run = deploy(fleet, deploy_to, app(tmp_path, 'v2'), playbook=per_host_playbook(tmp_path, 'health.yml', only_host3))
+    assert run.rc != 0, run
+    failures = run.failures()
+    assert "deploy_health_command 'false' failed" in failures['host3'], failures
+    assert current(fleet, deploy_to) == before
