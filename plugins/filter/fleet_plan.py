@@ -5,9 +5,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+
 from ansible_collections.capstan.release.plugins.module_utils import _fleet
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.plugins.plugin_utils import _run
 
 # One plan per run and batch in a worker: the role asks for it once per variable it sets.
 _MADE = {}
@@ -50,6 +54,10 @@ def _earlier_plan(start, hostvars, hosts_all, plan_var):
 def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', later=None, hosts_all=None, plan_var='deploy__plan'):
     """The plan every host of the batch computes alike from the batch's starts (see _fleet.deploy_plan, rollback_plan).
 
+    The first worker of the batch to ask makes it and keeps it in the run's folder on the
+    controller; the other hosts' workers read it there. So reading every host's start through
+    hostvars (a variable lookup per host) is done once per batch, not once per host.
+
     Never raises: a refusal is a plan with ``action: refuse`` and ``msg``, which the next
     stage fails with on every host (a filter error would reach the operator as a templating error).
     """
@@ -58,6 +66,15 @@ def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', late
     key = (start['run']['owner'], tuple(start['hosts']), start.get('time'), flow, id(hostvars))
     if key in _MADE:
         return _MADE[key]
+    batch = hashlib.sha256('\n'.join([flow] + list(start['hosts'])).encode('utf-8')).hexdigest()[:16]
+    plan = _run.once(os.path.join(_run.run_dir(start['run']), 'plan-%s.json' % batch),
+                     lambda: _make(start, hostvars, flow, register, later, hosts_all, plan_var))
+    _MADE.clear()
+    _MADE[key] = plan
+    return plan
+
+
+def _make(start, hostvars, flow, register, later, hosts_all, plan_var):
     try:
         starts = _starts(start, hostvars, register, later)
         owners = set(found.get('run', {}).get('owner') for _host, found in starts)
@@ -82,8 +99,6 @@ def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', late
     tree = _releases.Tree(start['deploy_to'], resolve=False)
     plan['release_path'] = tree.release_path(plan['release']) if plan['release'] else None
     plan['shared_path'] = tree.shared
-    _MADE.clear()
-    _MADE[key] = plan
     return plan
 
 

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import calendar
+import glob
+import os
+import tempfile
+
+import pytest
 
 from ansible_collections.capstan.release.plugins.filter import fleet_plan as fleet_plan_module
 from ansible_collections.capstan.release.plugins.filter.fleet_plan import FilterModule, fleet_plan
@@ -22,6 +27,14 @@ def start(host, revision='rev1', current=R1, status='other', run=None, hosts=Non
              'deploy_to': '/srv/app', 'host': host}
     found.update(extra)
     return found
+
+
+@pytest.fixture(autouse=True)
+def run_folder(tmp_path, monkeypatch):
+    """Each test's run folder of its own: the filter keeps a batch's plan there for the other hosts."""
+    monkeypatch.setattr(tempfile, 'tempdir', str(tmp_path))
+    fleet_plan_module._MADE.clear()
+    return tmp_path
 
 
 def hostvars_of(*starts, register='deploy__starting'):
@@ -167,7 +180,7 @@ def test_the_plan_says_what_some_host_of_the_batch_needs_between_the_stages():
     starts = [start('web1', needs=quiet), start('web2', needs=dict(quiet, hooks=['after_published'])),
               start('web3', needs=dict(quiet, health=True))]
     assert fleet_plan(starts[0], hostvars_of(*starts))['needs'] == {'hooks': ['after_published'], 'confirm': False, 'health': True}
-    starts = [start(host, needs=quiet) for host in HOSTS]
+    starts = [start(host, needs=quiet, run=dict(RUN, owner='ctl01-4242-2-again')) for host in HOSTS]
     assert fleet_plan(starts[0], hostvars_of(*starts))['needs'] == quiet
 
 
@@ -176,3 +189,30 @@ def test_a_refusal_plan_needs_nothing_between_the_stages():
     starts[2] = start('web3', revision='rev2')
     plan = fleet_plan(starts[0], hostvars_of(*starts))
     assert plan['action'] == 'refuse' and plan['needs'] == {'hooks': [], 'confirm': False, 'health': False}
+
+
+class CountingHostvars(dict):
+    """hostvars that count the lookups (each is a variable computation for that host in Ansible)."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.lookups = 0
+
+    def __getitem__(self, host):
+        self.lookups += 1
+        return super().__getitem__(host)
+
+
+def test_the_batch_reads_the_starts_once_the_other_hosts_read_the_plan_from_the_run_folder(run_folder):
+    starts = batch()
+    first = CountingHostvars(hostvars_of(*starts))
+    plan = fleet_plan(starts[0], first)
+    assert first.lookups == 2  # the other two hosts' starts
+    plans = []
+    for found in starts[1:]:
+        fleet_plan_module._MADE.clear()  # each host's set_fact runs in a worker of its own
+        counting = CountingHostvars(hostvars_of(*starts))
+        plans.append(fleet_plan(found, counting))
+        assert counting.lookups == 0
+    assert plans == [plan, plan]
+    assert len(glob.glob(os.path.join(str(run_folder), 'capstan-run-*', 'plan-*.json'))) == 1
