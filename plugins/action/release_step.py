@@ -351,6 +351,7 @@ class ActionModule(ActionBase):
             raise CapstanError('a rollback switches every host at once, but this play runs in serial batches (%d of %d hosts); '
                                'run it without serial' % (len(batch), len(play_hosts)))
         run = self._run_for('rollback', inputs)
+        _run.clean_leftovers()
         asked = time.time()
         try:
             started = self._module(STEP, {'stage': 'rollback_start', 'deploy_to': inputs['deploy_to'], 'run': run,
@@ -376,11 +377,13 @@ class ActionModule(ActionBase):
         start = self._mine(args.get('start'), 'rollback')
         run = start['run']
         late = any(point in inputs['deploy_hooks'] for point in ROLLBACK_LATE_HOOKS)
-        return self._module(STEP, {'stage': 'rollback_finish', 'deploy_to': inputs['deploy_to'], 'run': run,
-                                   'leaving': (plan.get('leaving') or {}).get(self._host(), start.get('leaving')),
-                                   'unlock': not late,
-                                   'keep_releases': inputs['deploy_keep_releases'],
-                                   'keep_archives': inputs['deploy_keep_archives']})
+        finished = self._module(STEP, {'stage': 'rollback_finish', 'deploy_to': inputs['deploy_to'], 'run': run,
+                                       'leaving': (plan.get('leaving') or {}).get(self._host(), start.get('leaving')),
+                                       'unlock': not late,
+                                       'keep_releases': inputs['deploy_keep_releases'],
+                                       'keep_archives': inputs['deploy_keep_archives']})
+        _run.forget(run)
+        return finished
 
     def _rollback_finished(self, args):
         inputs = self._rollback_inputs(read_hooks=False)
@@ -400,6 +403,7 @@ class ActionModule(ActionBase):
         if len(batch) < len(play_hosts):
             raise CapstanError('a drill switches every host at once, but this play runs in serial batches; run it without serial')
         run = self._run_for('drill', inputs)
+        _run.clean_leftovers()
         asked = time.time()
         try:
             started = self._module(STEP, {'stage': 'drill_start', 'deploy_to': inputs['deploy_to'], 'run': run})
@@ -440,6 +444,7 @@ class ActionModule(ActionBase):
         finished = self._module(STEP, {'stage': 'drill_finish', 'deploy_to': inputs['deploy_to'], 'run': start['run'],
                                        'release': plan['release'], 'target': plan['target'], 'back_seconds': back,
                                        'forward_seconds': forward})
+        _run.forget(start['run'])
         healthy = 'healthy both ways' if inputs['deploy_health_command'] or inputs['deploy_health_url'] else 'no health check set'
         hosts = len(plan['hosts'])
         figures = (inputs['deploy_to'], plan['target'], back, plan['release'], forward, hosts, '' if hosts == 1 else 's', healthy)
