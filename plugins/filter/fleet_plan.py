@@ -15,6 +15,8 @@ from ansible_collections.capstan.release.plugins.plugin_utils import _run
 
 # One plan per run and batch in a worker: the role asks for it once per variable it sets.
 _MADE = {}
+# What a refusal plan needs between the stages: nothing (the next stage fails on every host).
+NEEDS_NOTHING = {'hooks': [], 'confirm': False, 'health': False}
 
 
 def _starts(start, hostvars, register, later):
@@ -62,13 +64,18 @@ def fleet_plan(start, hostvars, flow='deploy', register='deploy__starting', late
     stage fails with on every host (a filter error would reach the operator as a templating error).
     """
     if not isinstance(start, dict) or start.get('failed') or 'run' not in start:
-        return {'action': 'refuse', 'msg': 'this host did not start this run'}
+        return {'action': 'refuse', 'msg': 'this host did not start this run', 'needs': dict(NEEDS_NOTHING)}
     key = (start['run']['owner'], tuple(start['hosts']), start.get('time'), flow, id(hostvars))
     if key in _MADE:
         return _MADE[key]
     batch = hashlib.sha256('\n'.join([flow] + list(start['hosts'])).encode('utf-8')).hexdigest()[:16]
-    plan = _run.once(os.path.join(_run.run_dir(start['run']), 'plan-%s.json' % batch),
-                     lambda: _make(start, hostvars, flow, register, later, hosts_all, plan_var))
+    plan = dict(_run.once(os.path.join(_run.run_dir(start['run']), 'plan-%s.json' % batch),
+                          lambda: _make(start, hostvars, flow, register, later, hosts_all, plan_var)))
+    # What is this host's own: its run (its lock settings) and the paths in its own deploy_to.
+    plan['run'] = start['run']
+    tree = _releases.Tree(start['deploy_to'], resolve=False)
+    plan['release_path'] = tree.release_path(plan['release']) if plan['release'] else None
+    plan['shared_path'] = tree.shared
     _MADE.clear()
     _MADE[key] = plan
     return plan
@@ -92,13 +99,9 @@ def _make(start, hostvars, flow, register, later, hosts_all, plan_var):
         plan['needs'] = _fleet.wanted(starts)
     except CapstanError as error:
         plan = {'action': 'refuse', 'msg': str(error)}
-    plan['run'] = start['run']
-    plan.setdefault('needs', {'hooks': [], 'confirm': False, 'health': False})
+    plan.setdefault('needs', dict(NEEDS_NOTHING))
     for field in ('release', 'revision', 'hosts', 'previous', 'target'):
         plan.setdefault(field, None)
-    tree = _releases.Tree(start['deploy_to'], resolve=False)
-    plan['release_path'] = tree.release_path(plan['release']) if plan['release'] else None
-    plan['shared_path'] = tree.shared
     return plan
 
 

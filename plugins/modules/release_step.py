@@ -235,11 +235,26 @@ leaving:
   returned: stage is rollback_start
   type: str
   sample: "20261121221404"
+release_path:
+  description: Absolute path of RV(release).
+  returned: stage is build, switch or rollback_start
+  type: str
+  sample: /srv/app/releases/20261121221404
 previous_release:
   description: With V(switch), the release C(current) pointed to before, or null.
   returned: stage is switch
   type: str
   sample: "20261121221359"
+previous_path:
+  description: With V(switch), the absolute path of RV(previous_release), or null.
+  returned: stage is switch
+  type: str
+  sample: /srv/app/releases/20261121221359
+previous_link:
+  description: With V(switch), what C(current) pointed to before, as read from the link.
+  returned: stage is switch
+  type: str
+  sample: /srv/app/releases/20261121221359
 migrated:
   description: With V(switch), the release name a real C(current) directory was moved to (O(migrate_current)).
   returned: stage is switch
@@ -366,7 +381,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    run_step(module, '%s in %s' % (params['stage'], params['deploy_to']), step, module, params)
+    what = 'switching current' if params['stage'] == 'switch' else params['stage']
+    run_step(module, '%s in %s' % (what, params['deploy_to']), step, module, params)
 
 
 if __name__ == '__main__':

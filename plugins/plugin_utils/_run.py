@@ -65,10 +65,15 @@ def pid_alive(pid):
     return True
 
 
+def _prefixes(run):
+    """The names of this run's folder and the start of its bundles' names: the controller's pid and the run's tag."""
+    tag = hashlib.sha256(run['owner'].encode('utf-8')).hexdigest()[:12]
+    return 'capstan-run-%d-%s' % (run['pid'], tag), 'capstan-bundle-%d-%s-' % (run['pid'], tag)
+
+
 def run_dir(run):
     """This run's folder of shared files in the temporary directory (made on first use)."""
-    tag = hashlib.sha256(run['owner'].encode('utf-8')).hexdigest()[:12]
-    path = os.path.join(tempfile.gettempdir(), 'capstan-run-%d-%s' % (run['pid'], tag))
+    path = os.path.join(tempfile.gettempdir(), _prefixes(run)[0])
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
 
@@ -100,7 +105,7 @@ def once(path, make):
 def bundle_path(run, missing):
     """Where the bundle of contents ``missing`` lives for this run (hosts that lack the same share it)."""
     key = hashlib.sha256('\n'.join(sorted(missing)).encode('ascii')).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), 'capstan-bundle-%d-%s.tar.gz' % (run['pid'], key))
+    return os.path.join(tempfile.gettempdir(), '%s%s.tar.gz' % (_prefixes(run)[1], key))
 
 
 def make_file_once(path, make):
@@ -136,11 +141,11 @@ def load(run, name, default=None):
 
 
 def forget(run):
-    """Remove this run's shared files (its folder and its bundles)."""
+    """Remove this run's shared files (its folder and its bundles); another run of the same playbook keeps its own."""
     folder = tempfile.gettempdir()
+    mine = _prefixes(run)
     for entry in os.listdir(folder):
-        match = _LEFTOVER_RE.match(entry)
-        if match and int(match.group('pid')) == run['pid']:
+        if entry.startswith(mine):
             _remove(os.path.join(folder, entry))
 
 

@@ -412,3 +412,23 @@ def test_a_hook_or_health_check_set_for_one_host_runs_there_and_only_there(fleet
     failures = run.failures()
     assert "deploy_health_command 'false' failed" in failures['host3'], failures
     assert current(fleet, deploy_to) == before
+
+
+def test_hooks_see_the_paths_of_their_own_host_when_deploy_to_differs_by_host(fleet, deploy_to, tmp_path):
+    """The fleet's plan is made once, but deploy_release_path and deploy_shared_path are each host's own."""
+    hook = tmp_path / 'paths.yml'
+    hook.write_text(
+        '- name: Record the paths the hook sees\n'
+        '  ansible.builtin.copy:\n'
+        '    dest: "{{ deploy_release_path }}/paths"\n'
+        '    content: "{{ deploy_release_path }} {{ deploy_shared_path }}\\n"\n'
+        '    mode: "0644"\n')
+    playbook = per_host_playbook(tmp_path, 'per-host-tree.yml', {'deploy_to': "%s/{{ inventory_hostname }}" % deploy_to})
+    variables = {'deploy_src': str(app(tmp_path, 'v1')), 'deploy_hooks': {'after_updating': str(hook)}}
+    proc = subprocess.run([PLAYBOOK, playbook, '-i', str(fleet.inventory), '-e', json.dumps(variables)], cwd=REPO, env=env(),
+                          capture_output=True, text=True, timeout=900, check=False)
+    ok(Run(proc))
+    for index, name in enumerate(fleet.names):
+        tree = '%s/%s' % (deploy_to, name)
+        release = os.path.basename(fleet.sh(index + 1, 'readlink %s/current' % tree).strip())
+        assert fleet.sh(index + 1, 'cat %s/current/paths' % tree).split() == ['%s/releases/%s' % (tree, release), tree + '/shared']

@@ -94,7 +94,8 @@ def test_an_override_not_newer_is_a_refusal_plan():
 
 
 def test_a_host_that_did_not_start_is_refused():
-    assert fleet_plan({'failed': True, 'msg': 'x'}, {}) == {'action': 'refuse', 'msg': 'this host did not start this run'}
+    assert fleet_plan({'failed': True, 'msg': 'x'}, {}) == {'action': 'refuse', 'msg': 'this host did not start this run',
+                                                          'needs': {'hooks': [], 'confirm': False, 'health': False}}
     assert fleet_plan(None, {})['action'] == 'refuse'
 
 
@@ -216,3 +217,18 @@ def test_the_batch_reads_the_starts_once_the_other_hosts_read_the_plan_from_the_
         assert counting.lookups == 0
     assert plans == [plan, plan]
     assert len(glob.glob(os.path.join(str(run_folder), 'capstan-run-*', 'plan-*.json'))) == 1
+
+
+def test_each_host_gets_the_shared_plan_with_its_own_paths_and_run():
+    starts = [start('web1', deploy_to='/srv/a'), start('web2', deploy_to='/opt/b', run=dict(RUN, ttl=60)), start('web3')]
+    hostvars = hostvars_of(*starts)
+    plans = {}
+    for found in starts:
+        fleet_plan_module._MADE.clear()  # each host's set_fact runs in a worker of its own
+        plans[found['host']] = fleet_plan(found, hostvars)
+    release = plans['web1']['release']
+    assert [plans[host]['release'] for host in HOSTS] == [release] * 3
+    assert plans['web1']['release_path'] == '/srv/a/releases/%s' % release and plans['web1']['shared_path'] == '/srv/a/shared'
+    assert plans['web2']['release_path'] == '/opt/b/releases/%s' % release and plans['web2']['shared_path'] == '/opt/b/shared'
+    assert plans['web3']['release_path'] == '/srv/app/releases/%s' % release
+    assert plans['web2']['run'] == dict(RUN, ttl=60) and plans['web1']['run'] == RUN

@@ -195,6 +195,17 @@ def test_forget_removes_this_runs_files_only(tmp_path, monkeypatch):
     assert os.path.exists(_run.bundle_path(other, ['a' * 64]))
 
 
+def test_forget_keeps_the_files_of_another_run_of_the_same_playbook(tmp_path, monkeypatch):
+    private_tmp(tmp_path, monkeypatch)
+    deploy, rollback = run_of(4242), run_of(4242, 'a-rollback-in-a-hook')
+    for run in (deploy, rollback):
+        _run.store(run, 'plan.json', run['owner'])
+        _run.make_file_once(_run.bundle_path(run, ['a' * 64]), lambda tmp: write(tmp, 'b'))
+    _run.forget(rollback)
+    assert _run.load(rollback, 'plan.json') is None and not os.path.exists(_run.bundle_path(rollback, ['a' * 64]))
+    assert _run.load(deploy, 'plan.json') == deploy['owner'] and os.path.exists(_run.bundle_path(deploy, ['a' * 64]))
+
+
 def test_clean_leftovers_removes_the_files_of_runs_whose_controller_is_gone(tmp_path, monkeypatch):
     folder = private_tmp(tmp_path, monkeypatch)
     gone = dead_pid()
