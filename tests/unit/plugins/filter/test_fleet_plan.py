@@ -94,8 +94,8 @@ def test_an_override_not_newer_is_a_refusal_plan():
 
 
 def test_a_host_that_did_not_start_is_refused():
-    assert fleet_plan({'failed': True, 'msg': 'x'}, {}) == {'action': 'refuse', 'msg': 'this host did not start this run',
-                                                          'needs': {'hooks': [], 'confirm': False, 'health': False}}
+    refused = {'action': 'refuse', 'msg': 'this host did not start this run', 'needs': {'hooks': [], 'confirm': False, 'health': False}}
+    assert fleet_plan({'failed': True, 'msg': 'x'}, {}) == refused
     assert fleet_plan(None, {})['action'] == 'refuse'
 
 
