@@ -23,6 +23,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _checks
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.module_utils import _fleet
+from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _secrets
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 from ansible_collections.capstan.release.plugins.plugin_utils import _hooks
@@ -82,14 +83,13 @@ class ActionModule(ActionBase):
         return self._task.delegate_to or self._vars['inventory_hostname']
 
     def _serial(self):
-        """(earlier hosts, this batch, later hosts) of the play, by play order (serial batches)."""
-        hosts = list(self._vars.get('ansible_play_hosts_all') or [])
-        batch = set(self._vars.get('ansible_play_batch') or [])
-        inside = [index for index, host in enumerate(hosts) if host in batch]
-        if not inside:
-            return [], [], []
-        first, last = inside[0], inside[-1]
-        return hosts[:first], [host for host in hosts if host in batch], hosts[last + 1:]
+        """Where this host's serial batch stands among the play's hosts (see _fleet.batches)."""
+        return _fleet.batches(self._vars.get('ansible_play_hosts_all'), self._vars.get('ansible_play_batch'))
+
+    @staticmethod
+    def _release_path(inputs, name):
+        """Where release ``name`` is in this host's tree (the tree's layout is _releases')."""
+        return _releases.Tree(inputs['deploy_to'], resolve=False).release_path(name)
 
     def _clean(self, value):
         """A message (or a dict of details) as the operator sees it: URL credentials masked, Ansible's no_log mark
@@ -276,7 +276,7 @@ class ActionModule(ActionBase):
             return {'changed': False, 'skipped': True, 'skip_reason': 'no health check is set (deploy_health_command, deploy_health_url)'}
         if self._task.check_mode:
             return {'changed': False, 'msg': 'check mode: the health of release %s would be checked' % plan['release']}
-        return self._health(inputs, os.path.join(inputs['deploy_to'], 'releases', plan['release']))
+        return self._health(inputs, self._release_path(inputs, plan['release']))
 
     def _health(self, inputs, release_path):
         """The health command and URL, each retried as deploy_health_retries and deploy_health_delay say."""
@@ -313,7 +313,7 @@ class ActionModule(ActionBase):
             return {'changed': True, 'msg': 'check mode: release %s would be recorded, old releases pruned' % plan['release']}
         run = start['run']
         branch = inputs['deploy_branch'] or start.get('branch') or 'main'
-        last = not self._serial()[2]
+        last = self._serial()['last']
         finished = self._module(STEP, {'stage': 'finish', 'deploy_to': inputs['deploy_to'], 'run': run,
                                        'release': plan['release'], 'branch': branch, 'log_user': run['user'],
                                        'keep_releases': inputs['deploy_keep_releases'],
@@ -434,7 +434,7 @@ class ActionModule(ActionBase):
         which = args.get('release') or plan['release']
         if not inputs['deploy_health_command'] and not inputs['deploy_health_url']:
             return {'changed': False, 'skipped': True, 'skip_reason': 'no health check is set (deploy_health_command, deploy_health_url)'}
-        return self._health(inputs, os.path.join(inputs['deploy_to'], 'releases', which))
+        return self._health(inputs, self._release_path(inputs, which))
 
     def _drill_finished(self, args):
         inputs = _checks.drill(self._inputs)
