@@ -36,6 +36,9 @@ DEPLOY_LATE_HOOKS = ()
 ROLLBACK_LATE_HOOKS = ('after_finishing_rollback', 'before_finished')
 
 
+# The facts hooks and handlers see besides deploy_mode (DESIGN.md), set by each run when it has its plan.
+PUBLIC_FACTS = ('deploy_release_name', 'deploy_release_path', 'deploy_previous_release', 'deploy_shared_path', 'deploy_revision')
+
 # What each flow registers its first switch as: once a host got there, a host that went dark may
 # run another release than the fleet.
 SWITCH_STEPS = {'deploy': 'deploy__publishing', 'rollback': 'rollback__publishing', 'drill': 'drill__back'}
@@ -163,6 +166,29 @@ class ActionModule(ActionBase):
         if holder.get('host') == run['host'] and holder.get('pid') and not _run.pid_alive(holder['pid']):
             msg += ' (pid %s is not running on %s)' % (holder['pid'], run['host'])
         return CapstanError(msg, **error.details)
+
+    def _rescued(self, mode):
+        """Where the failure path starts on this host: this run's owner (the host notes it, so the fleet
+        sees which hosts got there) and the facts hooks and handlers see (PUBLIC_FACTS).
+
+        They are this run's when it made its plan before failing; before that they are none
+        (an earlier run of the playbook set them too, and its values must never show here).
+        """
+        owner = self._identity(mode)['owner']
+        plan = self._vars.get('%s__plan' % mode)
+        ours = isinstance(plan, dict) and (plan.get('run') or {}).get('owner') == owner
+        facts = dict((name, self._templar.template(self._vars.get(name)) if ours else None) for name in PUBLIC_FACTS)
+        facts['deploy_mode'] = mode
+        return {'changed': False, 'owner': owner, 'facts': facts}
+
+    def _deploy_rescued(self, args):
+        return self._rescued('deploy')
+
+    def _rollback_rescued(self, args):
+        return self._rescued('rollback')
+
+    def _drill_rescued(self, args):
+        return self._rescued('drill')
 
     # --- deploy ------------------------------------------------------------------------------
 
