@@ -23,6 +23,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _checks
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.module_utils import _fleet
+from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _secrets
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 from ansible_collections.capstan.release.plugins.plugin_utils import _hooks
@@ -34,6 +35,9 @@ STEP = 'capstan.release.release_step'
 DEPLOY_LATE_HOOKS = ()
 ROLLBACK_LATE_HOOKS = ('after_finishing_rollback', 'before_finished')
 
+
+# The facts hooks and handlers see besides deploy_mode (DESIGN.md), set by each run when it has its plan.
+PUBLIC_FACTS = ('deploy_release_name', 'deploy_release_path', 'deploy_previous_release', 'deploy_shared_path', 'deploy_revision')
 
 # What each flow registers its first switch as: once a host got there, a host that went dark may
 # run another release than the fleet.
@@ -82,14 +86,13 @@ class ActionModule(ActionBase):
         return self._task.delegate_to or self._vars['inventory_hostname']
 
     def _serial(self):
-        """(earlier hosts, this batch, later hosts) of the play, by play order (serial batches)."""
-        hosts = list(self._vars.get('ansible_play_hosts_all') or [])
-        batch = set(self._vars.get('ansible_play_batch') or [])
-        inside = [index for index, host in enumerate(hosts) if host in batch]
-        if not inside:
-            return [], [], []
-        first, last = inside[0], inside[-1]
-        return hosts[:first], [host for host in hosts if host in batch], hosts[last + 1:]
+        """Where this host's serial batch stands among the play's hosts (see _fleet.batches)."""
+        return _fleet.batches(self._vars.get('ansible_play_hosts_all'), self._vars.get('ansible_play_batch'))
+
+    @staticmethod
+    def _release_path(inputs, name):
+        """Where release ``name`` is in this host's tree (the tree's layout is _releases')."""
+        return _releases.Tree(inputs['deploy_to'], resolve=False).release_path(name)
 
     def _clean(self, value):
         """A message (or a dict of details) as the operator sees it: URL credentials masked, Ansible's no_log mark
@@ -163,6 +166,29 @@ class ActionModule(ActionBase):
         if holder.get('host') == run['host'] and holder.get('pid') and not _run.pid_alive(holder['pid']):
             msg += ' (pid %s is not running on %s)' % (holder['pid'], run['host'])
         return CapstanError(msg, **error.details)
+
+    def _rescued(self, mode):
+        """Where the failure path starts on this host: this run's owner (the host notes it, so the fleet
+        sees which hosts got there) and the facts hooks and handlers see (PUBLIC_FACTS).
+
+        They are this run's when it made its plan before failing; before that they are none
+        (an earlier run of the playbook set them too, and its values must never show here).
+        """
+        owner = self._identity(mode)['owner']
+        plan = self._vars.get('%s__plan' % mode)
+        ours = isinstance(plan, dict) and (plan.get('run') or {}).get('owner') == owner
+        facts = dict((name, self._templar.template(self._vars.get(name)) if ours else None) for name in PUBLIC_FACTS)
+        facts['deploy_mode'] = mode
+        return {'changed': False, 'owner': owner, 'facts': facts}
+
+    def _deploy_rescued(self, args):
+        return self._rescued('deploy')
+
+    def _rollback_rescued(self, args):
+        return self._rescued('rollback')
+
+    def _drill_rescued(self, args):
+        return self._rescued('drill')
 
     # --- deploy ------------------------------------------------------------------------------
 
@@ -276,7 +302,7 @@ class ActionModule(ActionBase):
             return {'changed': False, 'skipped': True, 'skip_reason': 'no health check is set (deploy_health_command, deploy_health_url)'}
         if self._task.check_mode:
             return {'changed': False, 'msg': 'check mode: the health of release %s would be checked' % plan['release']}
-        return self._health(inputs, os.path.join(inputs['deploy_to'], 'releases', plan['release']))
+        return self._health(inputs, self._release_path(inputs, plan['release']))
 
     def _health(self, inputs, release_path):
         """The health command and URL, each retried as deploy_health_retries and deploy_health_delay say."""
@@ -313,7 +339,7 @@ class ActionModule(ActionBase):
             return {'changed': True, 'msg': 'check mode: release %s would be recorded, old releases pruned' % plan['release']}
         run = start['run']
         branch = inputs['deploy_branch'] or start.get('branch') or 'main'
-        last = not self._serial()[2]
+        last = self._serial()['last']
         finished = self._module(STEP, {'stage': 'finish', 'deploy_to': inputs['deploy_to'], 'run': run,
                                        'release': plan['release'], 'branch': branch, 'log_user': run['user'],
                                        'keep_releases': inputs['deploy_keep_releases'],
@@ -434,7 +460,7 @@ class ActionModule(ActionBase):
         which = args.get('release') or plan['release']
         if not inputs['deploy_health_command'] and not inputs['deploy_health_url']:
             return {'changed': False, 'skipped': True, 'skip_reason': 'no health check is set (deploy_health_command, deploy_health_url)'}
-        return self._health(inputs, os.path.join(inputs['deploy_to'], 'releases', which))
+        return self._health(inputs, self._release_path(inputs, which))
 
     def _drill_finished(self, args):
         inputs = _checks.drill(self._inputs)

@@ -105,6 +105,18 @@ def _make(start, hostvars, flow, register, later, hosts_all, plan_var):
     return plan
 
 
+def serial_batches(hosts_all, batch, started=None):
+    """The serial hand-off of ``batch`` among ``hosts_all`` (see _fleet.batches).
+
+    ``started``: this host's registered start, when the role has one: its ``hosts`` are the
+    batch as the starting stage saw it (in the failure path Ansible's ansible_play_batch no
+    longer lists the hosts that failed first).
+    """
+    if isinstance(started, dict) and started.get('hosts'):
+        batch = started['hosts']
+    return _fleet.batches(hosts_all, batch)
+
+
 class FilterModule(object):
     def filters(self):
-        return {'fleet_plan': fleet_plan}
+        return {'fleet_plan': fleet_plan, 'serial_batches': serial_batches}

@@ -6,7 +6,9 @@
 Each rule is a plain function that returns the value as the flow uses it (normalised) or
 raises CapstanError with one sentence naming the variable and what is allowed. The roles'
 action plugin calls them with the role variable's name (``deploy_linked_dirs``); the modules
-call the same rules, through _releases and _content, with their option's name.
+call the same rules, through _releases and _content, with their option's name. A rule the
+hosts apply too (a release name, linked paths, deploy_to, a git version or repository URL, an
+archive's location or checksum) lives beside the code that needs it there and is called from here.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import re
 
 from ansible_collections.capstan.release.plugins.module_utils import _releases
+from ansible_collections.capstan.release.plugins.module_utils._content import archive_source
+from ansible_collections.capstan.release.plugins.module_utils._content import git_source
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 
 # Capistrano's stages of both flows: hook points are before_/after_ each, and failed.
@@ -129,21 +133,14 @@ def strategy(name, src, repo_url, version, checksum):
     if name == 'copy' and not src:
         raise CapstanError('deploy_src must be a directory or a tarball on the controller for deploy_strategy=copy, got %r' % src)
     if name == 'git':
-        if not isinstance(repo_url, str) or not repo_url.strip() or repo_url.startswith('-') or '\n' in repo_url:
+        if repo_url is None or (isinstance(repo_url, str) and not repo_url.strip()):
             raise CapstanError("deploy_repo_url is required for deploy_strategy=git: the URL git clone takes, got %r"
                                % (repo_url,))
-        version = text(version, 'deploy_version')
-        if version.startswith('-') or '..' in version or any(ch.isspace() for ch in version):
-            raise CapstanError('deploy_version must be a branch, tag or commit sha (empty: the remote\'s default branch), got %r'
-                               % version)
+        git_source.check_repo_url(repo_url, 'deploy_repo_url')
+        git_source.check_version(text(version, 'deploy_version'), 'deploy_version')
     if name == 'archive':
-        if not re.match(r'(?i)^(https?://|file:///|/)', src):
-            raise CapstanError('deploy_src must be an http(s):// or file:// URL or an absolute path on the hosts for '
-                               'deploy_strategy=archive, got %r' % src)
-        checksum = text(checksum, 'deploy_src_checksum')
-        if checksum and not re.match(r'^(md5|sha1|sha224|sha256|sha384|sha512):[0-9a-fA-F]+\Z', checksum):
-            raise CapstanError('deploy_src_checksum must be <algorithm>:<hex digest> (md5, sha1, sha224, sha256, sha384 or '
-                               'sha512), got %r' % checksum)
+        archive_source.archive_location(src, 'deploy_src')
+        archive_source.parse_checksum(text(checksum, 'deploy_src_checksum'), 'deploy_src_checksum')
     return name
 
 

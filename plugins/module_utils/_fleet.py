@@ -198,6 +198,29 @@ def wanted(starts):
     return union
 
 
+def batches(hosts_all, batch):
+    """Where ``batch`` (the hosts of one serial batch) stands among ``hosts_all`` (every host of the play, in order).
+
+    ``earlier`` / ``later``: the hosts of the batches before and after it; ``first`` / ``last``:
+    no batch before or after it. The serial hand-off: the first batch also locks and reads the
+    hosts of the later batches (``reach_later``), so every host is checked before any changes;
+    the last batch releases the locks the earlier batches kept (``release_earlier``); a failure
+    sends ``others`` (every host outside the batch) back too. Without serial the batch is every
+    host: nothing before or after it.
+    """
+    hosts_all = list(hosts_all or [])
+    inside = set(batch or [])
+    where = [index for index, host in enumerate(hosts_all) if host in inside]
+    if not where:
+        earlier, later = [], []
+    else:
+        earlier, later = hosts_all[:where[0]], hosts_all[where[-1] + 1:]
+    first, last = not earlier, not later
+    return {'earlier': earlier, 'later': later, 'first': first, 'last': last,
+            'reach_later': later if first else [], 'release_earlier': earlier if last else [],
+            'others': [host for host in hosts_all if host not in inside]}
+
+
 def line_up_command(run, deploy_to, release, host):
     """The command that brings ``host`` back in line with the fleet on ``release`` once it can be reached."""
     words = ['ansible-playbook', 'capstan.release.rollback']

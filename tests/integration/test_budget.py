@@ -170,3 +170,52 @@ def test_a_drill_goes_back_and_forth_through_the_health_gate_and_is_recorded(fle
     run = counted(fleet, playbook('drill.yml'), deploy_to=deploy_to)[0]
     assert run.rc != 0 and 'has drifted' in run.stdout, run
     assert current(fleet, deploy_to) == [second[0], first[0], second[0]]
+
+
+def failing_playbook(tmp_path, name, plays):
+    """Plays of the deploy role (each its own vars), with a deploy:failed handler logging what it sees to <deploy_to>/facts."""
+    lines = []
+    for variables in plays:
+        lines += ['- name: Deploy', '  hosts: all', '  gather_facts: false', '  vars: %s' % json.dumps(variables),
+                  '  roles:', '    - role: capstan.release.deploy', '  handlers:',
+                  '    - name: Log deploy:failed',
+                  '      ansible.builtin.shell: >-',
+                  '        echo "handler mode={{ deploy_mode }} release={{ deploy_release_name }}',
+                  '        previous={{ deploy_previous_release }}" >> {{ deploy_to }}/facts',
+                  '      listen: deploy:failed']
+    path = tmp_path / name
+    path.write_text('\n'.join(lines) + '\n')
+    return str(path)
+
+
+def test_failed_hooks_and_handlers_see_their_own_runs_facts_never_an_earlier_runs(fleet, deploy_to, tmp_path):
+    prepare_shared(fleet, deploy_to)
+    (tmp_path / 'boom.yml').write_text('- name: Fail here\n  ansible.builtin.fail:\n    msg: boom\n')
+    (tmp_path / 'log.yml').write_text(
+        '- name: Log what a failed hook sees\n  ansible.builtin.shell: >-\n'
+        '    echo "hook mode={{ deploy_mode }} release={{ deploy_release_name }} previous={{ deploy_previous_release }}"'
+        ' >> {{ deploy_to }}/facts\n')
+    links = dict(deploy_to=deploy_to, deploy_linked_dirs=['log'], deploy_linked_files=['config/app.yml'])
+    # One playbook: a deploy that works, then one whose before_starting hook fails: its failed hook
+    # must not see the first deploy's release as this run's (it made no plan, nothing changed).
+    early = dict(links, deploy_src=str(app(tmp_path, 'v2')),
+                 deploy_hooks={'before_starting': str(tmp_path / 'boom.yml'), 'failed': str(tmp_path / 'log.yml')})
+    run = counted(fleet, failing_playbook(tmp_path, 'early.yml', [dict(links, deploy_src=str(app(tmp_path, 'v1'))), early]))[0]
+    assert run.rc != 0, run
+    first = current(fleet, deploy_to)[0]
+    assert first, run
+    lines = fleet.each('cat %s/facts' % deploy_to)
+    assert lines == ['hook mode=deploy release=None previous=None\n'] * 3, lines
+    # A deploy that fails after building: the failed hook and the deploy:failed handler (the
+    # release was archived and removed) see this run's release and the one it would have replaced.
+    fleet.each('rm %s/facts' % deploy_to)
+    late = dict(links, deploy_src=str(app(tmp_path, 'v3')),
+                deploy_hooks={'after_updated': str(tmp_path / 'boom.yml'), 'failed': str(tmp_path / 'log.yml')})
+    run = counted(fleet, failing_playbook(tmp_path, 'late.yml', [late]))[0]
+    assert run.rc != 0, run
+    assert current(fleet, deploy_to) == [first] * 3
+    for out in fleet.each('cat %s/facts' % deploy_to):
+        hook, handler = out.splitlines()
+        match = re.match(r'^hook mode=deploy release=(\d{14}) previous=%s$' % first, hook)
+        assert match and match.group(1) > first, out
+        assert handler == 'handler mode=deploy release=%s previous=%s' % (match.group(1), first), out

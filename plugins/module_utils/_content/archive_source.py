@@ -20,32 +20,38 @@ from ansible_collections.capstan.release.plugins.module_utils._errors import Cap
 _CHECKSUM_RE = re.compile(r'^(md5|sha1|sha224|sha256|sha384|sha512):([0-9a-fA-F]+)\Z')
 
 
-def parse_checksum(checksum):
-    """(algorithm, lower-case hex) of ``<algorithm>:<hex>``, or None for no checksum."""
+def parse_checksum(checksum, what='deploy_src_checksum'):
+    """(algorithm, lower-case hex) of ``<algorithm>:<hex>``, or None for no checksum.
+
+    The one rule for it: the roles' input check (_checks) calls it on the controller too.
+    """
     if not checksum:
         return None
-    match = _CHECKSUM_RE.match(checksum)
+    match = _CHECKSUM_RE.match(checksum) if isinstance(checksum, str) else None
     if not match:
-        raise CapstanError('deploy_src_checksum must be <algorithm>:<hex digest> with an algorithm of md5, sha1, sha224, '
-                           'sha256, sha384 or sha512, got %r' % (checksum,))
+        raise CapstanError('%s must be <algorithm>:<hex digest> with an algorithm of md5, sha1, sha224, '
+                           'sha256, sha384 or sha512, got %r' % (what, checksum))
     return match.group(1), match.group(2).lower()
 
 
-def archive_location(src):
-    """('url', url) for http(s), ('path', path) for file:// URLs and absolute paths; refuses anything else."""
+def archive_location(src, what='deploy_src'):
+    """('url', url) for http(s), ('path', path) for file:// URLs and absolute paths; refuses anything else.
+
+    The one rule for it: the roles' input check (_checks) calls it on the controller too.
+    """
     if not isinstance(src, str) or not src:
-        raise CapstanError('deploy_src must be an http(s):// or file:// URL or an absolute path on the hosts, got %r' % (src,))
+        raise CapstanError('%s must be an http(s):// or file:// URL or an absolute path on the hosts, got %r' % (what, src))
     lowered = src.lower()
     if lowered.startswith(('http://', 'https://')):
         return 'url', src
     if lowered.startswith('file://'):
         path = src[len('file://'):]
         if not path.startswith('/'):
-            raise CapstanError('deploy_src file:// URLs must name an absolute path (file:///srv/app.tar.gz), got %r' % src)
+            raise CapstanError('%s file:// URLs must name an absolute path (file:///srv/app.tar.gz), got %r' % (what, src))
         return 'path', _unquote(path)
     if src.startswith('/'):
         return 'path', src
-    raise CapstanError('deploy_src must be an http(s):// or file:// URL or an absolute path on the hosts, got %r' % src)
+    raise CapstanError('%s must be an http(s):// or file:// URL or an absolute path on the hosts, got %r' % (what, src))
 
 
 def _unquote(path):

@@ -40,16 +40,20 @@ def _git(runner, args, cwd=None, what='deploy_repo_url', environ=None):
     return out
 
 
-def check_version(version):
-    """Refuse a deploy_version git would read as an option or cannot name."""
+def check_version(version, what='deploy_version'):
+    """Refuse a version git would read as an option, a range, or cannot name (spaces, control characters).
+
+    The one rule for it: the roles' input check (_checks) calls it on the controller too.
+    """
     if version and (version.startswith('-') or any(ch.isspace() or ord(ch) < 32 for ch in version) or '..' in version):
-        raise CapstanError('deploy_version must be a branch, tag or commit sha, got %r' % version)
+        raise CapstanError("%s must be a branch, tag or commit sha (empty: the remote's default branch), got %r" % (what, version))
     return version or ''
 
 
-def check_repo_url(url):
+def check_repo_url(url, what='deploy_repo_url'):
+    """Refuse a repository URL git would read as an option, or that is not one line (the controller checks it too)."""
     if not isinstance(url, str) or not url.strip() or url.startswith('-') or '\n' in url:
-        raise CapstanError('deploy_repo_url must be the URL of a git repository, got %r' % (url,))
+        raise CapstanError('%s must be the URL of a git repository (what git clone takes), got %r' % (what, url))
     return url
 
 

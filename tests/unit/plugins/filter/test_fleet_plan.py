@@ -45,6 +45,16 @@ def batch(**extra):
     return [start(host, **extra) for host in HOSTS]
 
 
+def test_serial_batches_is_registered_and_takes_the_batch_the_start_saw():
+    serial_batches = FilterModule().filters()['serial_batches']
+    hosts = ['web1', 'web2', 'web3', 'web4']
+    assert serial_batches(hosts, ['web1', 'web2'])['reach_later'] == ['web3', 'web4']
+    # In the failure path ansible_play_batch lost web1; the start knows the batch was web1, web2.
+    assert serial_batches(hosts, ['web2'], started={'hosts': ['web1', 'web2']})['others'] == ['web3', 'web4']
+    assert serial_batches(hosts, ['web2'], started={'failed': True, 'msg': 'refused'})['others'] == ['web1', 'web3', 'web4']
+    assert serial_batches(hosts, ['web3', 'web4'], started=None)['release_earlier'] == ['web1', 'web2']
+
+
 def test_the_filter_is_registered():
     assert FilterModule().filters()['fleet_plan'] is fleet_plan
 

@@ -7,6 +7,8 @@ import pytest
 from hypothesis import given, strategies as st
 
 from ansible_collections.capstan.release.plugins.module_utils import _checks
+from ansible_collections.capstan.release.plugins.module_utils._content import archive_source
+from ansible_collections.capstan.release.plugins.module_utils._content import git_source
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 
 
@@ -192,9 +194,16 @@ def test_strategy_unknown_is_refused():
     assert refusal(_checks.strategy, 'rsync', '', '', '', '') == "deploy_strategy must be copy, git or archive, got 'rsync'"
 
 
-@pytest.mark.parametrize('repo_url', ['', '  ', None, '--upload-pack=touch /tmp/x', 'https://x/a.git\nb', 3])
+@pytest.mark.parametrize('repo_url', ['', '  ', None])
 def test_strategy_git_needs_a_repository_url(repo_url):
     assert refusal(_checks.strategy, 'git', '', repo_url, '', '').startswith('deploy_repo_url is required for deploy_strategy=git')
+
+
+@pytest.mark.parametrize('repo_url', ['--upload-pack=touch /tmp/x', 'https://x/a.git\nb', 3])
+def test_strategy_git_refuses_what_is_no_repository_url(repo_url):
+    # The rule the hosts' git_source applies, with the same sentence.
+    assert refusal(_checks.strategy, 'git', '', repo_url, '', '') == refusal(git_source.check_repo_url, repo_url)
+    assert refusal(_checks.strategy, 'git', '', repo_url, '', '').startswith('deploy_repo_url must be the URL of a git repository')
 
 
 @pytest.mark.parametrize('version', ['main', 'v1.2.3', 'release/2026', '3f786850e387550fdab836ed7e6dc881de23001b', ''])
@@ -202,7 +211,7 @@ def test_strategy_git_accepts_branches_tags_and_shas(version):
     assert _checks.strategy('git', '', 'https://git.example.com/app.git', version, '') == 'git'
 
 
-@pytest.mark.parametrize('version', ['-x', '--output=/etc/passwd', 'main..evil', 'a b', 'a\tb'])
+@pytest.mark.parametrize('version', ['-x', '--output=/etc/passwd', 'main..evil', 'a b', 'a\tb', 'main\x01', 'v1\x1b[0m'])
 def test_strategy_git_refuses_a_version_that_is_an_option_a_range_or_spaced(version):
     assert refusal(_checks.strategy, 'git', '', 'https://git.example.com/app.git', version, '').startswith(
         'deploy_version must be a branch, tag or commit sha')
@@ -213,10 +222,26 @@ def test_strategy_archive_accepts_urls_and_host_paths(src):
     assert _checks.strategy('archive', src, '', '', 'sha256:' + 'ab' * 32) == 'archive'
 
 
-@pytest.mark.parametrize('src', ['app.tgz', 'ftp://x/app.tgz', 'file://relative/app.tgz', ''])
+@pytest.mark.parametrize('src', ['app.tgz', 'ftp://x/app.tgz', ''])
 def test_strategy_archive_refuses_other_sources(src):
     assert refusal(_checks.strategy, 'archive', src, '', '', '').startswith(
         'deploy_src must be an http(s):// or file:// URL or an absolute path on the hosts')
+
+
+@pytest.mark.parametrize('src', ['app.tgz', 'ftp://x/app.tgz', 'file://relative/app.tgz'])
+def test_strategy_archive_source_is_the_hosts_rule(src):
+    assert refusal(_checks.strategy, 'archive', src, '', '', '') == refusal(archive_source.archive_location, src)
+
+
+@pytest.mark.parametrize('checksum', ['abcdef', 'sha256:xyz', 'crc32:abcd'])
+def test_strategy_archive_checksum_is_the_hosts_rule(checksum):
+    assert refusal(_checks.strategy, 'archive', '/srv/app.tgz', '', '', checksum) == refusal(archive_source.parse_checksum, checksum)
+
+
+@pytest.mark.parametrize('version', ['-x', 'main..evil', 'a b', 'main\x01'])
+def test_strategy_git_version_is_the_hosts_rule(version):
+    assert refusal(_checks.strategy, 'git', '', 'https://git.example.com/app.git', version, '') == \
+        refusal(git_source.check_version, version)
 
 
 @pytest.mark.parametrize('checksum', ['abcdef', 'sha256:', 'sha256:xyz', 'crc32:abcd', 'sha256:ab cd'])

@@ -196,6 +196,58 @@ def test_a_later_batch_resolving_another_revision_is_refused():
     assert message.endswith('no host of this batch deploys')
 
 
+# batches (the serial hand-off)
+
+HOSTS = ['web1', 'web2', 'web3', 'web4', 'web5']
+
+
+def test_without_serial_the_batch_is_every_host_and_hands_nothing_off():
+    assert _fleet.batches(HOSTS, HOSTS) == {'earlier': [], 'later': [], 'first': True, 'last': True, 'reach_later': [],
+                                            'release_earlier': [], 'others': []}
+
+
+def test_the_first_batch_reaches_the_later_hosts_and_releases_no_earlier_lock():
+    serial = _fleet.batches(HOSTS, ['web1', 'web2'])
+    assert (serial['first'], serial['last']) == (True, False)
+    assert serial['reach_later'] == serial['later'] == serial['others'] == ['web3', 'web4', 'web5']
+    assert serial['release_earlier'] == []
+
+
+def test_a_middle_batch_hands_nothing_off():
+    serial = _fleet.batches(HOSTS, ['web3', 'web4'])
+    assert (serial['earlier'], serial['later']) == (['web1', 'web2'], ['web5'])
+    assert (serial['reach_later'], serial['release_earlier']) == ([], [])
+    assert serial['others'] == ['web1', 'web2', 'web5']
+
+
+def test_the_last_batch_releases_the_earlier_locks():
+    serial = _fleet.batches(HOSTS, ['web5'])
+    assert (serial['first'], serial['last'], serial['release_earlier'], serial['reach_later']) == \
+        (False, True, ['web1', 'web2', 'web3', 'web4'], [])
+
+
+def test_a_batch_whose_first_host_failed_still_stands_where_its_hosts_are():
+    # ansible_play_batch no longer lists a host that failed; the batch is where the others are.
+    serial = _fleet.batches(HOSTS, ['web4'])
+    assert (serial['earlier'], serial['later'], serial['first'], serial['last']) == (['web1', 'web2', 'web3'], ['web5'], False, False)
+
+
+def test_an_empty_batch_hands_nothing_off_and_every_host_is_another():
+    serial = _fleet.batches(HOSTS, [])
+    assert (serial['reach_later'], serial['release_earlier'], serial['others']) == ([], [], HOSTS)
+
+
+@given(st.integers(min_value=1, max_value=8), st.data())
+def test_batches_cut_the_play_into_earlier_batch_later(count, data):
+    hosts = ['h%d' % index for index in range(count)]
+    start = data.draw(st.integers(min_value=0, max_value=count - 1))
+    end = data.draw(st.integers(min_value=start + 1, max_value=count))
+    serial = _fleet.batches(hosts, hosts[start:end])
+    assert serial['earlier'] + hosts[start:end] + serial['later'] == hosts
+    assert serial['others'] == serial['earlier'] + serial['later']
+    assert serial['first'] == (start == 0) and serial['last'] == (end == count)
+
+
 # rollback_plan
 
 
