@@ -14,6 +14,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import sys
 
 # The Ansible floor of the budget: a playbook of as many ping tasks as the flow's module runs.
@@ -39,6 +40,39 @@ BUDGET = {
 }
 BEGIN, END = '<!-- bench:begin -->', '<!-- bench:end -->'
 SECTION_RE = re.compile(r'^<!-- bench:section (?P<key>.+?) -->$', re.M)
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def source_state(repo):
+    """The commit ``repo`` is at and whether its tracked files differ from it (run.py records it at the start).
+
+    ``{'commit': 'abc1234', 'dirty': False}``; both None when git cannot tell (not a checkout, no git).
+    Untracked files are not counted: only changes to tracked files make the measured code differ
+    from the commit.
+    """
+    def git(*args):
+        # --no-optional-locks: reading the state must not rewrite the checkout's index.
+        return subprocess.run(['git', '--no-optional-locks'] + list(args), cwd=repo, capture_output=True, text=True,
+                              check=True, timeout=60).stdout
+
+    try:
+        commit = git('rev-parse', '--short', 'HEAD').strip()
+        changes = git('status', '--porcelain', '--untracked-files=no')
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        return {'commit': None, 'dirty': None}
+    return {'commit': commit, 'dirty': bool(changes.strip())}
+
+
+def source_text(results):
+    """``commit abc1234 (clean)``, ``... (with uncommitted changes)``, or ``commit not recorded`` (older results)."""
+    source = results.get('source') or {}
+    if not source.get('commit'):
+        return 'commit not recorded'
+    if source.get('dirty') is None:
+        return 'commit %s' % source['commit']
+    return 'commit %s (%s)' % (source['commit'], 'with uncommitted changes' if source['dirty'] else 'clean')
 
 
 # --- figures -------------------------------------------------------------------------------------
@@ -272,11 +306,11 @@ def render(results, chart_link=None):
     out.append('<!-- bench:section %s -->' % section_key(results))
     out.append('## %s: %s' % (results['started'][:10], scope(results)))
     out.append('')
-    out.append('`make bench` started %s, took %.0f min. Machine: %s CPUs, %s MiB, kernel %s, Python %s, %s, %s. '
+    out.append('`make bench` started %s, %s, took %.0f min. Machine: %s CPUs, %s MiB, kernel %s, Python %s, %s, %s. '
                'Load average (1/5/15 min) at the start %s, at the end %s.'
-               % (results['started'], results.get('wall_seconds', 0) / 60.0, machine.get('cpus'), machine.get('mem_mib'),
-                  machine.get('kernel'), machine.get('python'), machine.get('ansible'), machine.get('capistrano'),
-                  load(machine.get('loadavg_start')), load(results.get('loadavg_end'))))
+               % (results['started'], source_text(results), results.get('wall_seconds', 0) / 60.0, machine.get('cpus'),
+                  machine.get('mem_mib'), machine.get('kernel'), machine.get('python'), machine.get('ansible'),
+                  machine.get('capistrano'), load(machine.get('loadavg_start')), load(results.get('loadavg_end'))))
     out.append('')
     limits = limits_text(results)
     if limits:

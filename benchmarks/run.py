@@ -126,6 +126,8 @@ class Bench(object):
         self.addresses = {}
         self.results = {
             'started': datetime.datetime.now(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'),
+            # The commit measured, and whether tracked files differed from it when the run started.
+            'source': report.source_state(REPO),
             'args': vars(args),
             'machine': machine_facts(args),
             'sections': {},

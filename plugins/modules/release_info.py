@@ -175,19 +175,74 @@ archives:
   sample: ["rolled-back-release-20261121221404.tar.gz"]
 lock:
   description:
-    - The holder of the deploy lock, empty when unlocked.
-    - Keys C(owner), C(user), C(host), C(pid), C(command) and C(time); a lock file that cannot
-      be read shows C(owner=null) and C(unreadable).
+    - The holder of the deploy lock (C(<deploy_to>/.capstan/lock)), empty when unlocked.
+    - A lock taken by the deploy, rollback or drill flows has the keys C(owner), C(user), C(host),
+      C(pid), C(command), C(time) and C(mode); a rollback's lock also has C(target) and, when it
+      leaves a release, C(leaving); a drill's has C(target). A lock taken by
+      M(capstan.release.release_lock) has no C(mode), C(target) or C(leaving).
+    - A lock file that cannot be read shows C(owner=null) and C(unreadable) (the start of its
+      text, or empty with C(error) when the file could not be read).
   returned: success
   type: dict
+  contains:
+    owner:
+      description:
+        - The token of the run holding the lock - controller host, C(ansible-playbook) pid, that
+          process's start time and the role run's id, joined by C(-).
+        - Null when the lock file cannot be read.
+      type: str
+      sample: ctl01-4242-8812345-02fc0000-0001-8a96-32cd-000000000007
+    user:
+      description: The user who ran C(ansible-playbook) on the controller.
+      type: str
+      sample: alice
+    host:
+      description: The controller's host name.
+      type: str
+      sample: ctl01
+    pid:
+      description: The pid of C(ansible-playbook) on the controller.
+      type: int
+      sample: 4242
+    command:
+      description: The command line of that C(ansible-playbook), credentials in URLs masked.
+      type: str
+      sample: /usr/bin/ansible-playbook capstan.release.deploy -i inventory -e deploy_to=/srv/app -e deploy_src=./build
+    time:
+      description: When the lock was taken, UTC, C(YYYY-mm-ddTHH:MM:SSZ).
+      type: str
+      sample: "2026-11-21T22:14:04Z"
+    mode:
+      description: What the holder is doing; absent in a lock taken by M(capstan.release.release_lock).
+      type: str
+      choices: [deploy, rollback, drill]
+      sample: rollback
+    target:
+      description: The release a rollback or a drill goes to (rollback and drill locks only).
+      type: str
+      sample: "20261121221359"
+    leaving:
+      description: The release a rollback leaves, to archive and remove (rollback locks only, when it leaves one).
+      type: str
+      sample: "20261121221404"
+    unreadable:
+      description: The first 200 characters of a lock file that holds no holder, or empty when it could not be read (unreadable locks only).
+      type: str
+      sample: ""
+    error:
+      description: Why the lock file could not be read (unreadable locks only).
+      type: str
+      sample: "[Errno 13] Permission denied: '/srv/app/.capstan/lock'"
   sample:
     owner: ctl01-4242-8812345-02fc0000-0001-8a96-32cd-000000000007
     user: alice
     host: ctl01
     pid: 4242
-    mode: deploy
-    command: /usr/bin/ansible-playbook capstan.release.deploy -i inventory -e deploy_to=/srv/app -e deploy_src=./build
-    time: "2026-11-21T22:14:04Z"
+    command: /usr/bin/ansible-playbook capstan.release.rollback -i inventory -e deploy_to=/srv/app
+    time: "2026-11-21T22:20:00Z"
+    mode: rollback
+    target: "20261121221359"
+    leaving: "20261121221404"
 revisions:
   description: The entries of Capistrano's C(revisions.log), oldest first; lines in other formats are left out.
   returned: success

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import subprocess
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _SPEC = importlib.util.spec_from_file_location('bench_report', os.path.join(REPO, 'benchmarks', 'report.py'))
@@ -81,3 +82,48 @@ def test_results_without_the_floor_render_without_its_table():
         del canned['sections']['hosts-5']['samples'][key]
     text = report.render(canned)
     assert 'The Ansible floor of the budget' not in text and '| 5 |' in text
+
+
+def first_line(text):
+    """The section's first line of prose (after its key and its heading)."""
+    return [line for line in text.splitlines() if line and not line.startswith(('<!--', '#'))][0]
+
+
+def test_the_first_line_names_the_commit_measured_and_whether_the_tree_was_clean():
+    clean = results()
+    clean['source'] = {'commit': 'abc1234', 'dirty': False}
+    assert first_line(report.render(clean)).startswith('`make bench` started 2026-12-01T10:00:00Z, commit abc1234 (clean), took 1 min.')
+    dirty = results()
+    dirty['source'] = {'commit': 'abc1234', 'dirty': True}
+    assert first_line(report.render(dirty)).startswith(
+        '`make bench` started 2026-12-01T10:00:00Z, commit abc1234 (with uncommitted changes), took 1 min.')
+
+
+def test_results_from_before_the_commit_was_recorded_say_so():
+    assert first_line(report.render(results())).startswith('`make bench` started 2026-12-01T10:00:00Z, commit not recorded, took')
+    unknown = results()
+    unknown['source'] = {'commit': None, 'dirty': None}
+    assert ', commit not recorded, ' in first_line(report.render(unknown))
+
+
+def git(cwd, *args):
+    return subprocess.run(['git', '-c', 'user.name=bench', '-c', 'user.email=bench@example.invalid', *args], cwd=str(cwd),
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def test_source_state_reads_the_commit_and_only_tracked_changes(tmp_path):
+    git(tmp_path, 'init', '-q')
+    (tmp_path / 'tracked').write_text('one\n')
+    git(tmp_path, 'add', 'tracked')
+    git(tmp_path, 'commit', '-q', '-m', 'one')
+    head = git(tmp_path, 'rev-parse', '--short', 'HEAD')
+    assert report.source_state(str(tmp_path)) == {'commit': head, 'dirty': False}
+    (tmp_path / 'untracked').write_text('not ours\n')
+    assert report.source_state(str(tmp_path)) == {'commit': head, 'dirty': False}
+    (tmp_path / 'tracked').write_text('two\n')
+    assert report.source_state(str(tmp_path)) == {'commit': head, 'dirty': True}
+
+
+def test_source_state_outside_a_checkout_is_not_recorded(tmp_path, monkeypatch):
+    monkeypatch.setenv('GIT_CEILING_DIRECTORIES', str(tmp_path.parent))
+    assert report.source_state(str(tmp_path)) == {'commit': None, 'dirty': None}
