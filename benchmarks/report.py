@@ -545,40 +545,48 @@ def mitogen_table(section):
 
 
 def targets(results):
-    """DESIGN.md "Speed" targets against what this run measured."""
+    """DESIGN.md "Speed" targets against what this run measured, each beside the same ratio of the
+    Ansible floor (a playbook of ping tasks, one per module run of the budget, same rounds)."""
     rows = []
     points = dict(scale_sections(results))
     five = points.get(5)
     if five:
         samples = five['samples']
-        rows.append(('deploy ≤ 1.3x Capistrano (5 hosts)', ratio(samples['capstan_deploy'], samples['cap_deploy']), 1.3))
-        rows.append(('rollback ≤ 1.5x Capistrano (5 hosts)', ratio(samples['capstan_rollback'], samples['cap_rollback']), 1.5))
-        rows.append(('redeploy of what is live ≤ 1.3x ping (5 hosts)', ratio(samples['capstan_redeploy'], samples['ping']), 1.3))
+        rows.append(('deploy ≤ 1.3x Capistrano (5 hosts)', ratio(samples['capstan_deploy'], samples['cap_deploy']), 1.3,
+                     ratio(samples.get('floor_deploy'), samples['cap_deploy'])))
+        rows.append(('rollback ≤ 1.5x Capistrano (5 hosts)', ratio(samples['capstan_rollback'], samples['cap_rollback']), 1.5,
+                     ratio(samples.get('floor_rollback'), samples['cap_rollback'])))
+        rows.append(('redeploy of what is live ≤ 1.3x ping (5 hosts)', ratio(samples['capstan_redeploy'], samples['ping']), 1.3,
+                     None))
     latency = latency_section(results)
     if latency:
         samples = latency['samples']
         rows.append(('deploy ≤ 0.7x Capistrano at %d ms' % latency['latency_ms'],
-                     ratio(samples['capstan_deploy'], samples['cap_deploy']), 0.7))
+                     ratio(samples['capstan_deploy'], samples['cap_deploy']), 0.7,
+                     ratio(samples.get('floor_deploy'), samples['cap_deploy'])))
         rows.append(('rollback ≤ 0.7x Capistrano at %d ms' % latency['latency_ms'],
-                     ratio(samples['capstan_rollback'], samples['cap_rollback']), 0.7))
+                     ratio(samples['capstan_rollback'], samples['cap_rollback']), 0.7,
+                     ratio(samples.get('floor_rollback'), samples['cap_rollback'])))
     twenty = points.get(20)
     if twenty:
         samples = twenty['samples']
-        rows.append(('deploy ≤ 4x ping (20 hosts)', ratio(samples['capstan_deploy'], samples['ping']), 4.0))
-        rows.append(('rollback ≤ 3x ping (20 hosts)', ratio(samples['capstan_rollback'], samples['ping']), 3.0))
+        rows.append(('deploy ≤ 4x ping (20 hosts)', ratio(samples['capstan_deploy'], samples['ping']), 4.0,
+                     ratio(samples.get('floor_deploy'), samples['ping'])))
+        rows.append(('rollback ≤ 3x ping (20 hosts)', ratio(samples['capstan_rollback'], samples['ping']), 3.0,
+                     ratio(samples.get('floor_rollback'), samples['ping'])))
     if not rows:
         return []
-    out = ['### DESIGN.md targets', '', '| target | measured | met |', '|---|---:|---|']
-    for label, value, limit in rows:
-        out.append('| %s | %s | %s |' % (label, fmt_ratio(value), 'n/a' if value is None else ('yes' if value <= limit else 'no')))
+    out = ['### DESIGN.md targets', '',
+           'Beside each: the same ratio for the Ansible floor, a playbook of %d ping tasks for a deploy and %d for a '
+           'rollback (the redeploy has one module run, as ping). A target the floor misses cannot be met by any playbook '
+           'with the budget\'s module runs on this bed; "What stands in the way" above says why and what was tried.'
+           % (FLOOR_TASKS['deploy'], FLOOR_TASKS['rollback']), '',
+           '| target | measured | met | the floor\'s ratio | the floor meets it |', '|---|---:|---|---:|---|']
+    for label, value, limit, floor in rows:
+        out.append('| %s | %s | %s | %s | %s |' % (
+            label, fmt_ratio(value), 'n/a' if value is None else ('yes' if value <= limit else 'no'),
+            '' if floor is None else fmt_ratio(floor), '' if floor is None else ('yes' if floor <= limit else 'no')))
     out.append('')
-    if five and five['samples'].get('floor_deploy'):
-        samples = five['samples']
-        out.append('Under the first two (5 hosts): a playbook of %d ping tasks alone takes %s the time of `cap deploy`, one '
-                   'of %d takes %s that of `cap deploy:rollback` (table "The Ansible floor of the budget").'
-                   % (FLOOR_TASKS['deploy'], fmt_ratio(ratio(samples['floor_deploy'], samples['cap_deploy'])),
-                      FLOOR_TASKS['rollback'], fmt_ratio(ratio(samples['floor_rollback'], samples['cap_rollback']))))
-        out.append('')
     return out
 
 

@@ -73,7 +73,10 @@ def test_the_floor_of_the_budget_is_shown_beside_both_tools():
                    cap_deploy=[sample(2.0)], capstan_rollback=[sample(5.0)], cap_rollback=[sample(1.25)])
     text = report.render(canned)
     assert '| 5 | 3.00 | 6.00 | 2.00x | 1.50x | 2.50 | 5.00 | 2.00x | 2.00x |' in text
-    assert 'a playbook of 4 ping tasks alone takes 1.50x the time of `cap deploy`, one of 3 takes 2.00x' in text
+    # Each target beside the same ratio for the floor: the floor misses both here, so no playbook meets them.
+    assert '| deploy ≤ 1.3x Capistrano (5 hosts) | 3.00x | no | 1.50x | no |' in text
+    assert '| rollback ≤ 1.5x Capistrano (5 hosts) | 4.00x | no | 2.00x | no |' in text
+    assert '| redeploy of what is live ≤ 1.3x ping (5 hosts) | 1.00x | yes |  |  |' in text
 
 
 def test_results_without_the_floor_render_without_its_table():
@@ -82,6 +85,7 @@ def test_results_without_the_floor_render_without_its_table():
         del canned['sections']['hosts-5']['samples'][key]
     text = report.render(canned)
     assert 'The Ansible floor of the budget' not in text and '| 5 |' in text
+    assert '| deploy ≤ 1.3x Capistrano (5 hosts) | 1.00x | yes |  |  |' in text
 
 
 def first_line(text):
