@@ -494,13 +494,28 @@ class ActionModule(ActionBase):
     # --- failure -----------------------------------------------------------------------------
 
     def _failed(self, args, mode):
-        """Undo this run on this host (one module call), then say what failed and what is left, fleet-wide."""
+        """Undo this run on this host (one module call), then say what failed and what is left, fleet-wide.
+
+        What the fleet decides (this run's plan, whether every host recorded the deploy, the first
+        failure, the hosts that could not be reached) is in _fleet, from the hosts' variables read
+        here once.
+        """
         try:
             inputs = {'deploy': _checks.deploy, 'rollback': _checks.rollback, 'drill': _checks.drill}[mode](self._inputs)
         except CapstanError:
             inputs = None
+        owner = self._identity(mode)['owner']
         start = self._mine(args.get('start'), mode)
-        plan = self._find_plan(args.get('plan'), mode)
+        steps = args.get('steps') or []
+        me = self._vars['inventory_hostname']
+        play_hosts = list(self._vars.get('ansible_play_hosts_all') or [])
+        given = args.get('plan')
+        names = _fleet.failure_variables(mode, steps, SWITCH_STEPS[mode], plans=not _fleet.of_run(given, owner))
+        hosts = [me] + play_hosts + list((start or {}).get('hosts') or []) \
+            + list((given.get('hosts') if isinstance(given, dict) else None) or [])
+        seen = self._registered(hosts, names)
+        plan = _fleet.find_plan(given, owner, play_hosts, seen, mode)
+        seen.update(self._registered([host for host in plan.get('hosts') or [] if host not in hosts], names))
         release = plan.get('release') if plan.get('action') in ('build', 'resume', 'rollback', 'drill') else None
         outcome = {'notes': []}
         run = (start or {}).get('run') or plan.get('run') or self._identity(mode)
@@ -511,7 +526,7 @@ class ActionModule(ActionBase):
                 module_args['release'] = release
             if mode == 'deploy':
                 module_args.update(release=release, auto_rollback=inputs['deploy_auto_rollback'],
-                                   keep_recorded=self._recorded_everywhere(args, plan))
+                                   keep_recorded=_fleet.recorded_everywhere(plan, start, seen))
             try:
                 outcome = self._execute_module(module_name=STEP, module_args=module_args, task_vars=self._vars)
             except Exception as error:  # the failure path never stops half-way: say what went wrong and carry on
@@ -522,8 +537,10 @@ class ActionModule(ActionBase):
             return {'changed': bool(outcome.get('changed')), 'switched_back': outcome.get('switched_back'),
                     'unlocked': outcome.get('unlocked'), 'host': self._host()}
         others = dict((item.get('host'), item) for item in args.get('others') or [] if isinstance(item, dict) and item.get('host'))
-        failure = self._first_failure(args, mode)
-        report = _fleet.failure_report(failure, outcome, self._unreachable(args, plan, mode, outcome), run,
+        stopped = _fleet.last_step(steps, dict((name, self._vars.get(name)) for name in steps), owner)
+        host, stage, message = _fleet.first_failure(me, play_hosts, seen, plan, start, mode, stopped)
+        dark = _fleet.unreachable(plan, start, seen, mode, steps, SWITCH_STEPS[mode], play_hosts, outcome.get('current'))
+        report = _fleet.failure_report((host, stage, self._clean(message)), outcome, dark, run,
                                        (inputs or {}).get('deploy_to') or self._inputs.get('deploy_to'), release, mode,
                                        others=others)
         switched = bool(outcome.get('switched_back'))
@@ -535,117 +552,26 @@ class ActionModule(ActionBase):
             result['_ansible_notify'] = ['deploy:failed']
         return result
 
-    def _recorded_everywhere(self, args, plan):
-        """True when every host of this batch recorded the deploy: what fails after that never switches back."""
+    def _registered(self, hosts, names):
+        """{host: {name: value}} of the variables ``names`` of ``hosts``, read from hostvars once each (see _fleet).
+
+        A host whose variables cannot be read is left out, and so is a variable that cannot be
+        read; one the host does not have is None.
+        """
         hostvars = self._vars.get('hostvars') or {}
-        owner = (plan.get('run') or {}).get('owner')
-        hosts = (self._mine(args.get('start'), 'deploy') or {}).get('hosts') or plan.get('hosts') or []
-        if not owner or not hosts:
-            return False
+        seen, done = {}, set()
         for host in hosts:
-            try:
-                finished = hostvars[host].get('deploy__finished')
-            except Exception:  # a host whose variables cannot be read did not record it here
-                return False
-            if not isinstance(finished, dict) or finished.get('failed') or not finished.get('recorded') \
-                    or finished.get('run_owner') != owner:
-                return False
-        return True
-
-    def _find_plan(self, plan, mode):
-        """This run's plan: the one given, or the one an earlier serial batch left on its hosts; {} when none was made."""
-        owner = self._identity(mode)['owner']
-        if isinstance(plan, dict) and (plan.get('run') or {}).get('owner') == owner:
-            return plan
-        hostvars = self._vars.get('hostvars') or {}
-        for host in self._vars.get('ansible_play_hosts_all') or []:
-            try:
-                found = hostvars[host].get('%s__plan' % mode)
-            except Exception:  # a host whose variables cannot be read: look at the next one
+            if host in done:
                 continue
-            if isinstance(found, dict) and (found.get('run') or {}).get('owner') == owner:
-                return found
-        return {}
-
-    def _first_failure(self, args, mode):
-        """(host, stage, message) of the failure that sent the run here: this host's own, or another host's."""
-        hostvars = self._vars.get('hostvars') or {}
-        me = self._vars['inventory_hostname']
-        order = [me] + [host for host in (self._vars.get('ansible_play_hosts_all') or []) if host != me]
-        for host in order:
+            done.add(host)
             try:
                 facts = hostvars[host]
-                result, task = facts.get('ansible_failed_result'), facts.get('ansible_failed_task')
-            except Exception:  # a host whose variables cannot be read: look at the next one
+            except Exception:  # a host whose variables cannot be read: the decisions pass it over
                 continue
-            if isinstance(result, dict) and (result.get('failed') or result.get('unreachable')):
-                name = (task or {}).get('name') or 'a task'
-                return host, name, self._clean(result.get('msg') or result.get('reason') or 'failed')
-        dropped = self._dropped(self._find_plan(args.get('plan'), mode), self._mine(args.get('start'), mode), mode)
-        if dropped:  # a host that went dark in a task whose result nobody registered (a hook's, say)
-            return dropped[0], self._last_step(args), 'it could not be reached (see the task above)'
-        return me, self._last_step(args), 'Ansible reported the failure without a result (see the task above)'
-
-    def _dropped(self, plan, start, mode):
-        """Hosts of this batch that never got to the failure path: Ansible dropped them, unreachable.
-
-        Every host that gets there notes the run first (<mode>__rescued, a fact); a host of the
-        batch without that note went dark in a task whose result nobody registered (a hook's).
-        """
-        owner = (plan.get('run') or {}).get('owner')
-        if not owner:
-            return []
-        hostvars = self._vars.get('hostvars') or {}
-        dropped = []
-        for host in (start or {}).get('hosts') or []:
-            try:
-                noted = hostvars[host].get('%s__rescued' % mode)
-            except Exception:  # a host whose variables cannot be read did not get here
-                noted = None
-            if noted != owner:
-                dropped.append(host)
-        return dropped
-
-    def _last_step(self, args):
-        """Where this host stopped: after the last stage of this run it got through."""
-        passed = None
-        for name in args.get('steps') or []:
-            result = self._vars.get(name)
-            if isinstance(result, dict) and not result.get('failed') and result.get('run_owner') == self._identity('deploy')['owner']:
-                passed = name.split('__', 1)[-1]
-        return 'the stretch after the %s stage' % passed if passed else 'the start of the run'
-
-    def _unreachable(self, args, plan, mode, outcome=None):
-        """{host: release to line it up with, or None} for hosts of this run that could not be reached.
-
-        A host that went dark once the switch began may run another release than the fleet: it
-        gets the release the fleet ends on (this host's current after its failure path: switched
-        back, or kept once recorded). One that went dark before keeps the old one and may hold
-        the lock: None, so the report says to re-run breaking it.
-        """
-        hostvars = self._vars.get('hostvars') or {}
-        steps = args.get('steps') or []
-        dark = set(self._dropped(plan, self._mine(args.get('start'), mode), mode))
-        for host in plan.get('hosts') or self._vars.get('ansible_play_hosts_all') or []:
-            try:
-                facts = hostvars[host]
-                if any(isinstance(facts.get(name), dict) and facts.get(name).get('unreachable') for name in steps):
-                    dark.add(host)
-            except Exception:  # as above
-                continue
-        switching = self._switch_began(SWITCH_STEPS[mode], plan)
-        ends_on = (outcome or {}).get('current')
-        return dict((host, (ends_on or (plan.get('previous') or {}).get(host)) if switching else None) for host in dark)
-
-    def _switch_began(self, name, plan):
-        """True when some host of this run got to its switch (the stage registered as ``name``)."""
-        hostvars = self._vars.get('hostvars') or {}
-        for host in plan.get('hosts') or []:
-            try:
-                result = hostvars[host].get(name)
-            except Exception:  # as above
-                continue
-            if isinstance(result, dict) and (result.get('unreachable') or (
-                    'changed' in result and result.get('run_owner') == (plan.get('run') or {}).get('owner'))):
-                return True
-        return False
+            seen[host] = {}
+            for name in names:
+                try:
+                    seen[host][name] = facts.get(name)
+                except Exception:  # a variable that cannot be read: left out, as it is not the same as unset
+                    continue
+        return seen

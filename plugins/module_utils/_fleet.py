@@ -261,3 +261,164 @@ def failure_report(failure, outcome, unreachable, run, deploy_to, release, mode=
             parts.append('%s could not be reached and may still hold the lock: once it is back, re-run with '
                          '-e deploy_break_lock=true' % name)
     return '; '.join(parts)
+
+
+# --- the failure path ------------------------------------------------------------------------
+#
+# When a run fails, every host of it decides from what the hosts registered: ``seen`` is
+# {host: {variable: value}}, read once from hostvars by the action (see failure_variables). A
+# host whose variables could not be read is not in it; a variable that could not be read is not
+# in its host's dict; a variable the host does not have is None there.
+
+FAILED_RESULT = 'ansible_failed_result'
+FAILED_TASK = 'ansible_failed_task'
+FINISHED = 'deploy__finished'
+
+
+def _facts(seen, host):
+    return seen.get(host) or {}
+
+
+def _owner(plan):
+    return ((plan or {}).get('run') or {}).get('owner')
+
+
+def failure_variables(mode, steps, switch, plans=True):
+    """The variables of the run's hosts the failure path decides from, each named once (what the action reads).
+
+    ``steps``: what the flow registers its stages as; ``switch``: the one of its first switch;
+    ``plans``: whether the plans the hosts left (``<mode>__plan``) are needed, which they are not
+    when the failure path was given this run's plan.
+    """
+    names = [FAILED_RESULT, FAILED_TASK, '%s__rescued' % mode, switch] + list(steps or [])
+    if mode == 'deploy':
+        names.append(FINISHED)
+    if plans:
+        names.append('%s__plan' % mode)
+    return list(dict.fromkeys(names))
+
+
+def of_run(plan, owner):
+    """True when ``plan`` is a plan the run ``owner`` made."""
+    return isinstance(plan, dict) and (plan.get('run') or {}).get('owner') == owner
+
+
+def find_plan(given, owner, hosts, seen, mode):
+    """This run's plan: ``given`` when the run ``owner`` made it, else the one an earlier serial batch left.
+
+    That is the ``<mode>__plan`` of the first of ``hosts`` (play order) that holds one of this
+    run; {} when this run made none (it failed before the plan).
+    """
+    if of_run(given, owner):
+        return given
+    for host in hosts:
+        found = _facts(seen, host).get('%s__plan' % mode)
+        if of_run(found, owner):
+            return found
+    return {}
+
+
+def recorded_everywhere(plan, start, seen):
+    """True when every host of this batch recorded this run's deploy: a failure after that never switches back.
+
+    The batch is the hosts of this host's ``start`` (the plan's for a host of another batch,
+    which has no start). A host recorded it when its finished stage (``deploy__finished``) of
+    this run (the plan's owner) did not fail and says ``recorded``; a host whose variables are
+    missing did not. False when there is no plan of a run or no host.
+    """
+    owner = _owner(plan)
+    hosts = (start or {}).get('hosts') or plan.get('hosts') or []
+    if not owner or not hosts:
+        return False
+    for host in hosts:
+        finished = _facts(seen, host).get(FINISHED)
+        if not isinstance(finished, dict) or finished.get('failed') or not finished.get('recorded') \
+                or finished.get('run_owner') != owner:
+            return False
+    return True
+
+
+def dropped(plan, start, seen, mode):
+    """Hosts of this batch (``start``'s) that never got to the failure path: Ansible dropped them, unreachable.
+
+    Every host that gets there notes the run first (``<mode>__rescued``: the run's owner); a
+    host of the batch without this run's note (none, an earlier run's, or variables that cannot
+    be read) went dark in a task whose result nobody registered (a hook's). [] without a plan of
+    a run.
+    """
+    owner = _owner(plan)
+    if not owner:
+        return []
+    return [host for host in (start or {}).get('hosts') or [] if _facts(seen, host).get('%s__rescued' % mode) != owner]
+
+
+def last_step(steps, registered, owner):
+    """Where a host stopped: after the last of ``steps`` it got through in the run ``owner``.
+
+    ``registered``: {step: what the host registered as it}; a failed result, or one of another
+    run, does not count. ``the stretch after the <stage> stage`` or ``the start of the run``.
+    """
+    passed = None
+    for name in steps or []:
+        result = registered.get(name)
+        if isinstance(result, dict) and not result.get('failed') and result.get('run_owner') == owner:
+            passed = name.split('__', 1)[-1]
+    return 'the stretch after the %s stage' % passed if passed else 'the start of the run'
+
+
+def first_failure(me, hosts, seen, plan, start, mode, stage):
+    """(host, stage, message) of the failure that sent the run to its failure path.
+
+    The first host, ``me`` then the others of ``hosts`` in play order, whose
+    ``ansible_failed_result`` failed or was unreachable, at its ``ansible_failed_task`` (a host
+    whose failed result or task cannot be read is passed over); else the first host of the
+    batch that went dark without a result (see dropped), during ``stage`` (see last_step); else
+    ``me`` at ``stage``, Ansible having given no result. The message is as the host had it: the
+    caller masks it.
+    """
+    for host in [me] + [host for host in hosts or [] if host != me]:
+        facts = _facts(seen, host)
+        if FAILED_RESULT not in facts or FAILED_TASK not in facts:
+            continue
+        result, task = facts[FAILED_RESULT], facts[FAILED_TASK]
+        if isinstance(result, dict) and (result.get('failed') or result.get('unreachable')):
+            return host, (task or {}).get('name') or 'a task', result.get('msg') or result.get('reason') or 'failed'
+    dark = dropped(plan, start, seen, mode)
+    if dark:
+        return dark[0], stage, 'it could not be reached (see the task above)'
+    return me, stage, 'Ansible reported the failure without a result (see the task above)'
+
+
+def switch_began(name, plan, seen):
+    """True when some host of ``plan`` got to its switch: its stage registered as ``name`` was unreachable,
+    or is this run's (the plan's owner) and says whether it changed."""
+    for host in plan.get('hosts') or []:
+        result = _facts(seen, host).get(name)
+        if isinstance(result, dict) and (result.get('unreachable') or (
+                'changed' in result and result.get('run_owner') == _owner(plan))):
+            return True
+    return False
+
+
+def unreachable(plan, start, seen, mode, steps, switch, hosts=(), ends_on=None):
+    """{host: release to line it up with, or None} for the hosts of this run that could not be reached.
+
+    Those are the hosts Ansible dropped (see dropped) and the hosts of ``plan`` (or ``hosts``,
+    the play's, without a plan) with one of ``steps`` registered unreachable; a stage that cannot
+    be read ends the look at its host. Once the switch (``switch``, see switch_began) began, a
+    host that went dark may run another release than the fleet: it gets the release the fleet
+    ends on (``ends_on``: this host's current after its failure path, switched back or kept once
+    recorded), else its previous release. One that went dark before keeps the old release and may
+    hold the lock: None, so the report says to re-run breaking it.
+    """
+    dark = set(dropped(plan, start, seen, mode))
+    for host in plan.get('hosts') or hosts or []:
+        facts = _facts(seen, host)
+        for name in steps or []:
+            if name not in facts:
+                break
+            if isinstance(facts[name], dict) and facts[name].get('unreachable'):
+                dark.add(host)
+                break
+    switching = switch_began(switch, plan, seen)
+    return dict((host, (ends_on or (plan.get('previous') or {}).get(host)) if switching else None) for host in dark)

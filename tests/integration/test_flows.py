@@ -432,3 +432,52 @@ def test_hooks_see_the_paths_of_their_own_host_when_deploy_to_differs_by_host(fl
         tree = '%s/%s' % (deploy_to, name)
         release = os.path.basename(fleet.sh(index + 1, 'readlink %s/current' % tree).strip())
         assert fleet.sh(index + 1, 'cat %s/current/paths' % tree).split() == ['%s/releases/%s' % (tree, release), tree + '/shared']
+
+
+@pytest.mark.parametrize('serial', [None, 1], ids=['one-batch', 'serial-1'])
+def test_an_after_finished_hook_failing_on_one_host_keeps_the_recorded_release_live_everywhere(fleet, deploy_to, tmp_path,
+                                                                                                serial):
+    """Invariant 11: once every host of the batch recorded the deploy, a failure is reported but switches nothing back.
+
+    With serial batches the earlier batches still hold their locks when the last batch's hook fails:
+    their failure path (delegated from host3) must keep the release too, not switch back.
+    """
+    prepare_shared(fleet, deploy_to)
+    ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
+    before = current(fleet, deploy_to)
+    hook = tmp_path / 'fail_after_finished_on_host3.yml'
+    hook.write_text(
+        '- name: Fail on host3 after finished\n'
+        '  ansible.builtin.fail:\n'
+        '    msg: "after_finished hook refused release {{ deploy_release_name }}"\n'
+        '  when: inventory_hostname == "host3"\n')
+    playbook = tmp_path / 'deploy.yml'
+    playbook.write_text(
+        '- name: Deploy\n'
+        '  hosts: all\n'
+        + ('  serial: %d\n' % serial if serial else '')
+        + '  gather_facts: false\n'
+        '  roles:\n'
+        '    - role: capstan.release.deploy\n')
+    run = deploy(fleet, deploy_to, app(tmp_path, 'v2'), playbook=str(playbook), deploy_hooks={'after_finished': str(hook)})
+    assert run.rc != 0, run
+
+    name = current(fleet, deploy_to)
+    assert len(set(name)) == 1 and name[0] > before[0], (before, name)
+    failures = run.failures()
+    # In serial batches only the last batch (host3) is left to fail; in one batch every host fails with the report.
+    assert set(failures) == ({'host3'} if serial else set(fleet.names)), run
+    for message in failures.values():
+        assert message.startswith('deploy of release %s failed on host3 at Fail on host3 after finished: after_finished '
+                                  'hook refused release %s' % (name[0], name[0])), failures
+        assert 'current still points to release %s here' % name[0] in message, failures
+        assert 'release %s stays live: it had been recorded as deployed' % name[0] in message, failures
+        assert 'switched back' not in message and 'went back' not in message, failures
+
+    assert fleet.each('cat %s/current/public/VERSION' % deploy_to) == ['v2\n'] * 3
+    assert releases(fleet, deploy_to) == [[before[0], name[0]]] * 3
+    revision = fleet.each('cat %s/current/REVISION' % deploy_to)
+    assert fleet.each('tail -n 1 %s/revisions.log' % deploy_to) == [
+        'Branch main (at %s) deployed as release %s by root\n' % (revision[0].strip(), name[0])] * 3
+    assert fleet.each('ls %s | grep -c -- -release- || true' % deploy_to) == ['0\n'] * 3  # nothing archived
+    assert lock_files(fleet, deploy_to) == [''] * 3

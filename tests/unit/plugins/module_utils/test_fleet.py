@@ -367,3 +367,259 @@ def test_wanted_is_the_union_of_what_the_hosts_need():
 def test_a_start_that_does_not_say_what_it_needs_needs_everything():
     wanted = _fleet.wanted([('web1', {'needs': {'hooks': [], 'confirm': False, 'health': False}}), ('web2', {})])
     assert wanted['confirm'] and wanted['health'] and 'after_finished' in wanted['hooks'] and 'failed' in wanted['hooks']
+
+
+# the failure path: decided from what the hosts registered (``seen``: {host: {variable: value}})
+
+OWNER = RUN['owner']
+EARLIER = 'ctl-4242-0-uuid'
+WEB = ['web1', 'web2', 'web3']
+STEPS = ['deploy__starting', 'deploy__updating', 'deploy__publishing', 'deploy__finishing', 'deploy__finished']
+FAILURE_PLAN = {'action': 'build', 'release': R2, 'hosts': WEB, 'run': RUN, 'previous': dict.fromkeys(WEB, R1)}
+BATCH = {'hosts': WEB, 'run': RUN}
+
+
+def recorded(owner=OWNER, **more):
+    """What a host's finished stage registers once it recorded the deploy."""
+    return dict({'changed': True, 'recorded': True, 'release': R2, 'run_owner': owner}, **more)
+
+
+def everywhere(name, value, hosts=WEB):
+    return dict((host, {name: value}) for host in hosts)
+
+
+def test_the_failure_path_reads_each_variable_once_and_the_plans_only_when_it_has_none():
+    names = _fleet.failure_variables('deploy', STEPS, 'deploy__publishing')
+    assert names == ['ansible_failed_result', 'ansible_failed_task', 'deploy__rescued', 'deploy__publishing',
+                     'deploy__starting', 'deploy__updating', 'deploy__finishing', 'deploy__finished', 'deploy__plan']
+    assert 'deploy__plan' not in _fleet.failure_variables('deploy', STEPS, 'deploy__publishing', plans=False)
+    rollback = _fleet.failure_variables('rollback', ['rollback__starting'], 'rollback__publishing')
+    assert 'deploy__finished' not in rollback and 'rollback__rescued' in rollback and 'rollback__plan' in rollback
+
+
+# find_plan
+
+
+def test_the_plan_given_is_taken_when_this_run_made_it():
+    other = dict(FAILURE_PLAN, release=R3)
+    assert _fleet.find_plan(FAILURE_PLAN, OWNER, WEB, everywhere('deploy__plan', other), 'deploy') is FAILURE_PLAN
+
+
+def test_without_a_plan_of_this_run_the_first_host_that_holds_one_gives_it():
+    """An earlier serial batch made it: the hosts of this batch failed before their own."""
+    earlier = dict(FAILURE_PLAN, run={'owner': EARLIER})
+    seen = {'web2': {'deploy__plan': earlier}, 'web3': {'deploy__plan': FAILURE_PLAN}}  # web1: variables unreadable
+    for given in (None, {}, earlier, 'not a plan'):
+        assert _fleet.find_plan(given, OWNER, WEB, seen, 'deploy') is FAILURE_PLAN
+
+
+def test_no_plan_is_an_empty_one():
+    seen = {'web1': {'deploy__plan': dict(FAILURE_PLAN, run={'owner': EARLIER})}, 'web2': {}}
+    assert _fleet.find_plan({}, OWNER, WEB, seen, 'deploy') == {}
+    assert _fleet.find_plan(None, OWNER, [], {}, 'deploy') == {}
+    assert _fleet.find_plan(None, OWNER, WEB, everywhere('rollback__plan', FAILURE_PLAN), 'deploy') == {}
+
+
+# recorded_everywhere (keep_recorded: a failure after every host recorded the deploy never switches back)
+
+
+def test_a_deploy_recorded_on_every_host_of_the_batch_is_recorded_everywhere():
+    assert _fleet.recorded_everywhere(FAILURE_PLAN, BATCH, everywhere('deploy__finished', recorded())) is True
+
+
+def test_a_deploy_recorded_on_all_hosts_but_one_is_not():
+    seen = everywhere('deploy__finished', recorded())
+    seen['web2']['deploy__finished'] = None  # web2 failed before its finished stage
+    assert _fleet.recorded_everywhere(FAILURE_PLAN, BATCH, seen) is False
+
+
+def test_a_host_whose_variables_are_missing_did_not_record_it():
+    seen = everywhere('deploy__finished', recorded(), hosts=['web1', 'web3'])
+    assert _fleet.recorded_everywhere(FAILURE_PLAN, BATCH, seen) is False
+    seen['web2'] = {}  # read, but without the variable
+    assert _fleet.recorded_everywhere(FAILURE_PLAN, BATCH, seen) is False
+
+
+@pytest.mark.parametrize('finished', [
+    recorded(owner=EARLIER),                  # another run's record
+    recorded(owner=None),
+    recorded(failed=True, msg='prune failed'),
+    recorded(recorded=False),
+    {'changed': False, 'skipped': True},
+    'recorded',
+])
+def test_a_host_whose_finished_stage_is_not_this_runs_record_did_not_record_it(finished):
+    seen = everywhere('deploy__finished', recorded())
+    seen['web3']['deploy__finished'] = finished
+    assert _fleet.recorded_everywhere(FAILURE_PLAN, BATCH, seen) is False
+
+
+def test_the_batch_is_the_hosts_of_the_start_else_of_the_plan():
+    """A host of another serial batch (no start) judges by the plan's hosts: the batch that failed."""
+    seen = everywhere('deploy__finished', recorded(), hosts=['web3'])
+    assert _fleet.recorded_everywhere(dict(FAILURE_PLAN, hosts=['web3']), None, seen) is True
+    assert _fleet.recorded_everywhere(FAILURE_PLAN, {'hosts': ['web3']}, seen) is True
+    assert _fleet.recorded_everywhere(FAILURE_PLAN, None, seen) is False
+
+
+def test_without_a_run_or_a_host_nothing_is_recorded_everywhere():
+    seen = everywhere('deploy__finished', recorded())
+    assert _fleet.recorded_everywhere({}, BATCH, seen) is False
+    assert _fleet.recorded_everywhere(dict(FAILURE_PLAN, run={}), BATCH, seen) is False
+    assert _fleet.recorded_everywhere(dict(FAILURE_PLAN, hosts=[]), {'hosts': []}, seen) is False
+
+
+# dropped
+
+
+def test_a_host_of_the_batch_that_did_not_note_the_run_was_dropped():
+    seen = everywhere('deploy__rescued', OWNER)
+    assert _fleet.dropped(FAILURE_PLAN, BATCH, seen, 'deploy') == []
+    seen['web2']['deploy__rescued'] = None
+    assert _fleet.dropped(FAILURE_PLAN, BATCH, seen, 'deploy') == ['web2']
+
+
+def test_an_earlier_runs_note_or_missing_variables_are_no_note_of_this_run():
+    seen = everywhere('deploy__rescued', OWNER)
+    seen['web1']['deploy__rescued'] = EARLIER
+    del seen['web3']
+    assert _fleet.dropped(FAILURE_PLAN, BATCH, seen, 'deploy') == ['web1', 'web3']
+
+
+def test_the_note_is_the_flows_own():
+    assert _fleet.dropped(FAILURE_PLAN, BATCH, everywhere('deploy__rescued', OWNER), 'rollback') == WEB
+
+
+def test_only_the_hosts_of_the_batch_can_be_dropped():
+    assert _fleet.dropped(FAILURE_PLAN, {'hosts': ['web2']}, {}, 'deploy') == ['web2']
+    assert _fleet.dropped(FAILURE_PLAN, None, {}, 'deploy') == []
+    assert _fleet.dropped({}, BATCH, {}, 'deploy') == []
+
+
+# last_step
+
+
+def test_the_last_step_is_the_last_stage_this_run_got_through():
+    registered = {'deploy__starting': {'changed': True, 'run_owner': OWNER},
+                  'deploy__updating': {'changed': True, 'run_owner': OWNER},
+                  'deploy__publishing': {'failed': True, 'run_owner': OWNER},
+                  'deploy__finished': {'changed': True, 'run_owner': EARLIER}}
+    assert _fleet.last_step(STEPS, registered, OWNER) == 'the stretch after the updating stage'
+    assert _fleet.last_step(STEPS, {}, OWNER) == 'the start of the run'
+    assert _fleet.last_step([], registered, OWNER) == 'the start of the run'
+
+
+# first_failure
+
+
+def failed(msg='boom', task='Deploy:finishing', **more):
+    return {'ansible_failed_result': dict({'failed': True, 'msg': msg}, **more), 'ansible_failed_task': {'name': task}}
+
+
+def test_the_first_failure_is_this_hosts_own_before_the_others():
+    seen = {'web1': failed('first in play order'), 'web2': failed('mine', 'Deploy:publishing')}
+    assert _fleet.first_failure('web2', WEB, seen, FAILURE_PLAN, BATCH, 'deploy', 'x') == ('web2', 'Deploy:publishing', 'mine')
+
+
+def test_the_first_failure_is_another_hosts_in_play_order_when_this_host_has_none():
+    seen = {'web1': {'ansible_failed_result': None, 'ansible_failed_task': None},
+            'web2': failed('health check failed'), 'web3': failed('later')}
+    assert _fleet.first_failure('web1', WEB, seen, FAILURE_PLAN, BATCH, 'deploy', 'x') == (
+        'web2', 'Deploy:finishing', 'health check failed')
+
+
+def test_an_unreachable_result_is_a_failure_and_its_reason_the_message():
+    seen = {'web3': {'ansible_failed_result': {'unreachable': True, 'reason': 'no route to host'},
+                     'ansible_failed_task': {}}}
+    assert _fleet.first_failure('web1', WEB, seen, FAILURE_PLAN, BATCH, 'deploy', 'x') == ('web3', 'a task', 'no route to host')
+    seen['web3']['ansible_failed_result'] = {'failed': True}
+    assert _fleet.first_failure('web1', WEB, seen, FAILURE_PLAN, BATCH, 'deploy', 'x') == ('web3', 'a task', 'failed')
+
+
+def test_a_host_whose_failed_result_or_task_cannot_be_read_is_passed_over():
+    unreadable_task = failed('unread')
+    del unreadable_task['ansible_failed_task']
+    seen = {'web1': unreadable_task, 'web2': failed('read')}
+    assert _fleet.first_failure('web1', WEB, seen, FAILURE_PLAN, BATCH, 'deploy', 'x')[:3] == ('web2', 'Deploy:finishing', 'read')
+
+
+def test_without_a_failed_result_the_first_dropped_host_failed():
+    seen = dict(everywhere('deploy__rescued', OWNER), web2={}, web3={})
+    assert _fleet.first_failure('web1', WEB, seen, FAILURE_PLAN, BATCH, 'deploy', 'the stretch after the publishing stage') == (
+        'web2', 'the stretch after the publishing stage', 'it could not be reached (see the task above)')
+
+
+def test_without_a_failed_result_or_a_dropped_host_this_host_failed_without_a_result():
+    seen = everywhere('deploy__rescued', OWNER)
+    assert _fleet.first_failure('web3', WEB, seen, FAILURE_PLAN, BATCH, 'deploy', 'the start of the run') == (
+        'web3', 'the start of the run', 'Ansible reported the failure without a result (see the task above)')
+
+
+# switch_began and unreachable
+
+
+def published(owner=OWNER, **more):
+    return dict({'changed': True, 'run_owner': owner}, **more)
+
+
+def test_the_switch_began_once_a_host_of_the_run_got_to_it():
+    assert _fleet.switch_began('deploy__publishing', FAILURE_PLAN, {'web3': {'deploy__publishing': published()}}) is True
+    assert _fleet.switch_began('deploy__publishing', FAILURE_PLAN,
+                               {'web3': {'deploy__publishing': published(changed=False)}}) is True
+    assert _fleet.switch_began('deploy__publishing', FAILURE_PLAN,
+                               {'web3': {'deploy__publishing': {'unreachable': True}}}) is True
+
+
+def test_an_earlier_runs_switch_or_none_is_no_switch_of_this_run():
+    assert _fleet.switch_began('deploy__publishing', FAILURE_PLAN, {'web1': {'deploy__publishing': published(EARLIER)}}) is False
+    assert _fleet.switch_began('deploy__publishing', FAILURE_PLAN, {'web1': {'deploy__publishing': {'run_owner': OWNER}}}) is False
+    assert _fleet.switch_began('deploy__publishing', FAILURE_PLAN, {'web1': {'deploy__updating': published()}}) is False
+    assert _fleet.switch_began('deploy__publishing', FAILURE_PLAN, {}) is False
+    assert _fleet.switch_began('deploy__publishing', dict(FAILURE_PLAN, hosts=['web2']),
+                               {'web1': {'deploy__publishing': published()}}) is False
+
+
+def dark_web2(**more):
+    """web1 and web3 got to the failure path, web2 did not."""
+    seen = everywhere('deploy__rescued', OWNER)
+    seen['web2'] = {}
+    for host, facts in more.items():
+        seen[host].update(facts)
+    return seen
+
+
+def unreachable(seen, ends_on=None, plan=FAILURE_PLAN, start=BATCH):
+    return _fleet.unreachable(plan, start, seen, 'deploy', STEPS, 'deploy__publishing', WEB, ends_on)
+
+
+def test_a_host_dark_before_the_switch_began_is_told_to_break_the_lock():
+    assert unreachable(dark_web2()) == {'web2': None}
+    assert unreachable(dark_web2(), ends_on=R2) == {'web2': None}
+
+
+def test_a_host_dark_after_the_switch_began_is_lined_up_with_the_release_the_fleet_ends_on():
+    seen = dark_web2(web1={'deploy__publishing': published()}, web3={'deploy__publishing': published()})
+    assert unreachable(seen) == {'web2': R1}  # its previous release: the fleet went back
+    assert unreachable(seen, ends_on=R2) == {'web2': R2}  # this host kept the release, recorded
+
+
+def test_a_host_with_a_stage_registered_unreachable_is_dark():
+    seen = everywhere('deploy__rescued', OWNER)
+    seen['web3']['deploy__publishing'] = {'unreachable': True, 'msg': 'ssh: connect to host web3 port 22: timed out'}
+    for name in STEPS:
+        seen['web3'].setdefault(name, None)
+    assert unreachable(seen) == {'web3': R1}  # its publishing was the switch beginning
+
+
+def test_without_a_plan_the_play_hosts_are_looked_at_and_nobody_is_lined_up():
+    seen = {'web1': dict.fromkeys(STEPS), 'web2': dict(dict.fromkeys(STEPS), deploy__starting={'unreachable': True})}
+    assert unreachable(seen, plan={}) == {'web2': None}
+
+
+def test_a_stage_that_cannot_be_read_ends_the_look_at_its_host():
+    seen = everywhere('deploy__rescued', OWNER)
+    seen['web3'].update(dict.fromkeys(STEPS), deploy__finished={'unreachable': True})
+    del seen['web3']['deploy__updating']  # it could not be read
+    assert unreachable(seen) == {}
+    seen['web3']['deploy__updating'] = None
+    assert unreachable(seen) == {'web3': None}
