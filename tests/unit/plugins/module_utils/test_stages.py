@@ -20,7 +20,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
-from ansible_collections.capstan.release.tests.unit.helpers import deploy, listing, read, release_path, write
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, fill, listing, read, release_path, tmpfs, write
 
 R1, R2, R3, R4 = '20261121221401', '20261121221402', '20261121221403', '20261121221404'
 RUN = {'owner': 'ctl01-4242-1-uuid', 'user': 'tester', 'host': 'ctl01', 'pid': 4242,
@@ -82,30 +82,6 @@ def deploy_copy(deploy_to, bundles, src, name, run=None, keep=5, keep_archives=5
     build_copy(deploy_to, bundles, src, name, run)
     _steps.swap_current(deploy_to, name, run=run['owner'])
     return _stages.finish_deploy(deploy_to, run, name, 'main', 'tester', keep, keep_archives)
-
-
-@contextlib.contextmanager
-def tmpfs(path, size):
-    if os.geteuid() != 0:
-        pytest.skip('mounting a tmpfs needs root')
-    os.makedirs(path, exist_ok=True)
-    subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'size=%s' % size, 'tmpfs', path])
-    try:
-        yield path
-    finally:
-        subprocess.call(['umount', '-l', path])
-
-
-def fill(folder):
-    """Write a file in ``folder`` until its filesystem is full."""
-    fd = os.open(os.path.join(folder, 'filler'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        while os.write(fd, b'\0' * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # live_status
