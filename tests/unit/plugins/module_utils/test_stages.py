@@ -710,23 +710,13 @@ def test_the_user_that_owns_the_tree_starts_and_locks_it(tmp_path, srv):
     assert started['locked'] is True and os.stat(tree(deploy_to).lock).st_uid == nobody.pw_uid
 
 
-def test_start_rollback_refuses_a_tree_its_user_cannot_write_and_takes_no_lock(tmp_path, srv):
+@pytest.mark.parametrize('start', [_stages.start_rollback, _stages.start_drill], ids=['rollback', 'drill'])
+def test_start_of_a_rollback_or_drill_refuses_a_tree_its_user_cannot_write_and_takes_no_lock(tmp_path, srv, start):
     deploy_to = os.path.join(srv, 'app')
     three_releases(tmp_path, deploy_to)
     before = listing(deploy_to)
     with as_nobody():
         with pytest.raises(CapstanError) as error:
-            _stages.start_rollback(deploy_to, ROLLBACK)
-    assert str(error.value).startswith('deploy_to %s is owned by root (mode 0755) and nobody cannot write it: ' % deploy_to)
-    assert listing(deploy_to) == before
-
-
-def test_start_drill_refuses_a_tree_its_user_cannot_write_and_takes_no_lock(tmp_path, srv):
-    deploy_to = os.path.join(srv, 'app')
-    three_releases(tmp_path, deploy_to)
-    before = listing(deploy_to)
-    with as_nobody():
-        with pytest.raises(CapstanError) as error:
-            _stages.start_drill(deploy_to, ROLLBACK)
+            start(deploy_to, ROLLBACK)
     assert str(error.value).startswith('deploy_to %s is owned by root (mode 0755) and nobody cannot write it: ' % deploy_to)
     assert listing(deploy_to) == before
