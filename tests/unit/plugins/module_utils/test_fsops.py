@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
-from ansible_collections.capstan.release.tests.unit.helpers import read, write
+from ansible_collections.capstan.release.tests.unit.helpers import read, refusal, write
 
 R1 = '20261121221401'
 
@@ -211,6 +211,28 @@ def test_remove_tree_refuses_a_path_under_a_symlinked_parent_leading_out(tmp_pat
     with pytest.raises(CapstanError):
         _fsops.remove_tree(str(root / 'escape' / 'inner'), str(root))
     assert read(tmp_path / 'outside' / 'inner' / 'sentinel') == 'x'
+
+
+def test_remove_tree_refuses_a_directory_whose_real_path_is_inside_keep(tmp_path):
+    shared = tmp_path / 'shared'
+    write(str(shared / 'public' / 'uploads' / 'photo.jpg'), 'jpg')
+    release = tmp_path / 'releases' / R1
+    release.mkdir(parents=True)
+    os.symlink(str(shared / 'public'), str(release / 'public'))
+    message = refusal(_fsops.remove_tree, str(release / 'public' / 'uploads'), str(release / 'public'), keep=str(shared))
+    assert message.endswith('its real path is inside %s' % shared)
+    assert read(str(shared / 'public' / 'uploads' / 'photo.jpg')) == 'jpg'
+
+
+def test_remove_tree_with_keep_removes_a_release_that_links_into_keep(tmp_path):
+    shared = tmp_path / 'shared'
+    write(str(shared / 'log' / 'production.log'), 'line\n')
+    release = tmp_path / 'releases' / R1
+    release.mkdir(parents=True)
+    os.symlink(str(shared / 'log'), str(release / 'log'))
+    _fsops.remove_tree(str(release), str(tmp_path / 'releases'), keep=str(shared))
+    assert not os.path.exists(str(release))
+    assert read(str(shared / 'log' / 'production.log')) == 'line\n'
 
 
 def test_inside(tmp_path):

@@ -1,4 +1,4 @@
-"""_releases: names, the snapshot of a tree, and the prune rules, called directly."""
+"""_releases: names, linked paths, deploy_to and the tree, the snapshot of a tree, and the prune rules, called directly."""
 
 from __future__ import annotations
 
@@ -8,14 +8,19 @@ import time
 
 import pytest
 
+from hypothesis import given, strategies as st
+
 from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
-from ansible_collections.capstan.release.tests.unit.helpers import deploy, write
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, refusal, write
 
 UTC = datetime.timezone.utc
 R1, R2, R3, R4, R5 = '20261121221401', '20261121221402', '20261121221403', '20261121221404', '20261121221405'
+
+# Short paths over few names, so that overlaps (same, inside) come up often.
+paths = st.lists(st.sampled_from(['a', 'b', 'ab', 'a.b']), min_size=1, max_size=3).map('/'.join)
 
 
 def snapshot(deploy_to):
@@ -114,6 +119,37 @@ def test_next_free_name_before_skips_taken_names():
     assert _releases.next_free_name_before([R3, R2], R4) == R1
 
 
+@given(st.datetimes(min_value=datetime.datetime(1000, 1, 1), max_value=datetime.datetime(9999, 12, 31, 23, 59, 59)))
+def test_every_utc_second_is_a_release_name(moment):
+    assert _releases.is_release_name(moment.strftime('%Y%m%d%H%M%S'))
+
+
+@given(st.text(alphabet='0123456789', min_size=14, max_size=14))
+def test_a_14_digit_name_is_a_release_exactly_when_it_is_a_valid_time(name):
+    try:
+        datetime.datetime.strptime(name, '%Y%m%d%H%M%S')
+        valid = True
+    except ValueError:
+        valid = False
+    assert _releases.is_release_name(name) is valid
+
+
+@given(st.lists(st.datetimes(min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(9999, 12, 31, 23, 59, 58)),
+                max_size=5),
+       st.datetimes(min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2100, 1, 1)))
+def test_next_release_name_is_a_release_name_newer_than_every_existing_one(existing, now):
+    names = [moment.strftime('%Y%m%d%H%M%S') for moment in existing]
+    name = _releases.next_release_name(names, now=now.replace(tzinfo=datetime.timezone.utc))
+    assert _releases.is_release_name(name)
+    assert all(name > other for other in names)
+
+
+def test_next_release_name_after_99991231235959_is_one_sentence_naming_it():
+    message = refusal(_releases.next_release_name, ['20261121221401', '99991231235959'])
+    assert message == ('no release name after 99991231235959 fits in 14 digits, and a new release must be newer than every '
+                       'existing one: move release 99991231235959 out of releases/ (it is dated in the year 9999)')
+
+
 @pytest.mark.parametrize('path, expected', [('log', 'log'), ('tmp/pids', 'tmp/pids'), ('.env', '.env')])
 def test_check_relative_accepts_relative_paths(path, expected):
     assert _releases.check_relative(path, 'linked_dirs') == expected
@@ -124,6 +160,67 @@ def test_check_relative_refuses_naming_the_variable(path):
     with pytest.raises(CapstanError) as error:
         _releases.check_relative(path, 'linked_files')
     assert str(error.value).startswith('linked_files entries must')
+
+
+# check_linked
+
+
+def test_check_linked_returns_both_lists():
+    assert _releases.check_linked(['log', 'tmp/pids', 'public/uploads'], ['config/database.yml', '.env']) == (
+        ['log', 'tmp/pids', 'public/uploads'], ['config/database.yml', '.env'])
+
+
+def test_check_linked_none_is_empty():
+    assert _releases.check_linked(None, None) == ([], [])
+
+
+@pytest.mark.parametrize('dirs, files, message', [
+    (['log', 'log'], [], "linked_dirs overlap: 'log' and 'log'"),
+    (['public', 'public/uploads'], [], "linked_dirs overlap: 'public' and 'public/uploads'"),
+    (['public/uploads', 'public'], [], "linked_dirs overlap: 'public/uploads' and 'public'"),
+    ([], ['.env', '.env'], "linked_files overlap: '.env' and '.env'"),
+    (['config'], ['config/database.yml'], "linked_dirs and linked_files overlap: 'config' and 'config/database.yml'"),
+    (['config/app.yml'], ['config/app.yml'], "linked_dirs and linked_files overlap: 'config/app.yml' and 'config/app.yml'"),
+])
+def test_check_linked_refuses_paths_that_overlap(dirs, files, message):
+    assert refusal(_releases.check_linked, dirs, files).startswith(message + '; ')
+
+
+@pytest.mark.parametrize('dirs', [['public', 'public_html'], ['log', 'logs/old'], ['a/b', 'a/bc'], ['config/a', 'config/b']])
+def test_check_linked_a_common_prefix_is_no_overlap(dirs):
+    assert _releases.check_linked(dirs, []) == (dirs, [])
+
+
+def test_check_linked_names_the_role_variables_when_asked():
+    message = refusal(_releases.check_linked, ['config'], ['config/x'], names=('deploy_linked_dirs', 'deploy_linked_files'))
+    assert message.startswith('deploy_linked_dirs and deploy_linked_files overlap')
+
+
+@pytest.mark.parametrize('dirs, files, start', [
+    ('log', [], 'linked_dirs must be a list of paths relative to the release'),
+    ([], {'a': 1}, 'linked_files must be a list of paths relative to the release'),
+    (['../shared'], [], 'linked_dirs entries must be plain relative paths'),
+    ([], ['/etc/passwd'], 'linked_files entries must be relative to the release'),
+])
+def test_check_linked_refuses_what_is_no_list_of_relative_paths(dirs, files, start):
+    assert refusal(_releases.check_linked, dirs, files).startswith(start)
+
+
+def overlapping(entries):
+    parts = [tuple(entry.split('/')) for entry in entries]
+    return any(a[:len(b)] == b or b[:len(a)] == a for index, a in enumerate(parts) for b in parts[index + 1:])
+
+
+@given(st.lists(paths, max_size=4), st.lists(paths, max_size=4))
+def test_check_linked_refuses_exactly_the_overlapping_pairs(dirs, files):
+    if overlapping(dirs + files):
+        with pytest.raises(CapstanError):
+            _releases.check_linked(dirs, files)
+    else:
+        assert _releases.check_linked(dirs, files) == (dirs, files)
+
+
+# deploy_to and Tree
 
 
 @pytest.mark.parametrize('deploy_to', ['srv/app', '', None, './app'])
@@ -140,6 +237,48 @@ def test_tree_paths():
     assert tree.archive_path(R1, 'rolled_back') == '/srv/app/rolled-back-release-%s.tar.gz' % R1
     with pytest.raises(CapstanError):
         tree.release_path('../../etc')
+
+
+@pytest.mark.parametrize('deploy_to, normal', [
+    ('/srv/app', '/srv/app'), ('/srv/app/', '/srv/app'), ('//srv//app', '/srv/app'), ('/srv/./app/.', '/srv/app'),
+    ('/srv/x/../app', '/srv/app'), ('/../srv/app', '/srv/app'),
+])
+def test_normalise_deploy_to(deploy_to, normal):
+    assert _releases.normalise_deploy_to(deploy_to) == normal
+
+
+@pytest.mark.parametrize('deploy_to', ['/', '//', '///', '/.', '/srv/..', '/srv/x/../..', '/srv/app/../../..'])
+def test_normalise_deploy_to_refuses_what_is_root_once_normalised(deploy_to):
+    assert refusal(_releases.normalise_deploy_to, deploy_to, 'deploy_to') == (
+        'deploy_to must be a directory below /, got %r, which is / once normalised' % deploy_to)
+
+
+@pytest.mark.parametrize('deploy_to', ['srv/app', '', None, 3, '/srv/a\0pp'])
+def test_normalise_deploy_to_refuses_what_is_not_absolute(deploy_to):
+    assert refusal(_releases.normalise_deploy_to, deploy_to).startswith('deploy_to must be an absolute path, got ')
+
+
+def test_tree_uses_the_normalised_deploy_to():
+    tree = _releases.Tree('/srv//app/./current/..')
+    assert (tree.deploy_to, tree.releases, tree.shared) == ('/srv/app', '/srv/app/releases', '/srv/app/shared')
+
+
+def test_tree_refuses_a_deploy_to_that_resolves_to_root_through_a_symlink(tmp_path):
+    os.symlink('/', str(tmp_path / 'root'))
+    for deploy_to in (str(tmp_path / 'root'), str(tmp_path / 'root') + '/', str(tmp_path / 'root' / 'x' / '..')):
+        assert refusal(_releases.Tree, deploy_to).endswith('which resolves to /')
+
+
+def test_tree_on_the_controller_names_paths_without_looking_but_still_refuses_root(tmp_path):
+    os.symlink('/', str(tmp_path / 'root'))
+    assert _releases.Tree(str(tmp_path / 'root'), resolve=False).releases == str(tmp_path / 'root' / 'releases')
+    assert refusal(_releases.Tree, '/srv/..', resolve=False).endswith('which is / once normalised')
+
+
+def test_tree_accepts_a_symlinked_deploy_to_below_root(tmp_path):
+    os.makedirs(str(tmp_path / 'real'))
+    os.symlink(str(tmp_path / 'real'), str(tmp_path / 'app'))
+    assert _releases.Tree(str(tmp_path / 'app')).deploy_to == str(tmp_path / 'app')
 
 
 # snapshot: current

@@ -1,5 +1,5 @@
-"""_steps: the steps the modules run, called directly on real trees: retire, the rollback mark, prune of
-releases and of crash leftovers, a full disk."""
+"""_steps: the steps the modules run, called directly on real trees: linking shared paths into a release,
+retire, the rollback mark, prune of releases and of crash leftovers, a full disk."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
-from ansible_collections.capstan.release.tests.unit.helpers import deploy, fill, release_path, tmpfs, write
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, fill, listing, read, refusal, release_path, tmpfs, write
 
 NAMES = ['20261121221401', '20261121221402', '20261121221403', '20261121221404', '20261121221405']
 R1, R2, R3, R4, R5 = NAMES
@@ -43,6 +43,61 @@ def unfinished(deploy_to, name, state='failed'):
     write(release_path(deploy_to, name, 'app.txt'), name)
     if state != 'unfinished':
         _journal.append_event(tree(deploy_to).journal, state, name)
+
+
+# linking shared paths into a release (_make_link, through finish_release)
+
+
+def shared_file(deploy_to, rel, text):
+    write(os.path.join(deploy_to, 'shared', rel), text)
+
+
+def test_linking_through_a_symlink_into_shared_is_refused_and_shared_is_kept(deploy_to):
+    shared_file(deploy_to, 'config/database.yml', 'db: prod\n')
+    _steps.prepare_release(deploy_to, R1)
+    # The content itself links config/ into shared/ (as Capistrano apps sometimes commit).
+    os.symlink(os.path.join(deploy_to, 'shared', 'config'), release_path(deploy_to, R1, 'config'))
+    before = listing(os.path.join(deploy_to, 'shared'))
+    message = refusal(_steps.finish_release, deploy_to, R1, 'rev', linked_files=['config/database.yml'])
+    assert message.startswith('cannot link config/database.yml: config leads through a symlink (to %s/shared/config)'
+                              % os.path.realpath(deploy_to))
+    assert listing(os.path.join(deploy_to, 'shared')) == before
+    assert read(os.path.join(deploy_to, 'shared', 'config', 'database.yml')) == 'db: prod\n'
+
+
+def test_linking_a_dir_through_a_symlink_into_shared_never_removes_shared_content(deploy_to):
+    write(os.path.join(deploy_to, 'shared', 'public', 'uploads', 'photo.jpg'), 'jpg')
+    _steps.prepare_release(deploy_to, R1)
+    os.symlink(os.path.join(deploy_to, 'shared', 'public'), release_path(deploy_to, R1, 'public'))
+    refusal(_steps.finish_release, deploy_to, R1, 'rev', linked_dirs=['public/uploads'])
+    assert read(os.path.join(deploy_to, 'shared', 'public', 'uploads', 'photo.jpg')) == 'jpg'
+    assert not os.path.islink(os.path.join(deploy_to, 'shared', 'public', 'uploads'))
+
+
+def test_linking_replaces_a_symlink_the_content_has_without_touching_its_target(deploy_to):
+    write(os.path.join(deploy_to, 'shared', 'log', 'production.log'), 'line\n')
+    _steps.prepare_release(deploy_to, R1)
+    os.symlink(os.path.join(deploy_to, 'shared', 'log'), release_path(deploy_to, R1, 'log'))
+    _steps.finish_release(deploy_to, R1, 'rev', linked_dirs=['log'])
+    assert os.readlink(release_path(deploy_to, R1, 'log')) == os.path.join(deploy_to, 'shared', 'log')
+    assert read(os.path.join(deploy_to, 'shared', 'log', 'production.log')) == 'line\n'
+
+
+def test_linking_replaces_a_real_dir_of_the_content(deploy_to):
+    write(os.path.join(deploy_to, 'shared', 'log', 'production.log'), 'line\n')
+    _steps.prepare_release(deploy_to, R1)
+    write(release_path(deploy_to, R1, 'log', 'dev.log'), 'from the repo\n')
+    _steps.finish_release(deploy_to, R1, 'rev', linked_dirs=['log'])
+    assert os.path.islink(release_path(deploy_to, R1, 'log'))
+    assert sorted(os.listdir(os.path.join(deploy_to, 'shared', 'log'))) == ['production.log']
+
+
+def test_overlapping_linked_paths_are_refused_before_the_release_exists(deploy_to):
+    shared_file(deploy_to, 'config/database.yml', 'db\n')
+    message = refusal(_steps.finish_release, deploy_to, R1, 'rev', linked_dirs=['config'], linked_files=['config/database.yml'])
+    assert message.startswith("linked_dirs and linked_files overlap: 'config' and 'config/database.yml'")
+    assert not os.path.exists(release_path(deploy_to, R1))
+    assert read(os.path.join(deploy_to, 'shared', 'config', 'database.yml')) == 'db\n'
 
 
 # retire
