@@ -24,9 +24,10 @@ import urllib.request
 
 import pytest
 
+from ansible_collections.capstan.release.tests.unit.helpers import git, make_app
+
 from conftest import REPO, ansible_env
 from test_flows import PLAYBOOK, Run, current, env
-from test_strategies import git, make_app
 
 BRIDGE = '10.231.%d.1' % (77 + int(os.environ.get('CAPSTAN_BED_ID') or 0))
 USER = 'deployer'

@@ -119,16 +119,27 @@ def deploy(deploy_to, name, revision=None, live=True, succeed=True, **finish_arg
 # --- release content (the _content tests and the release_content module's) ----------------------
 
 
-def make_app(root):
-    """A small app: files of two modes, an empty file, an empty dir, a relative symlink."""
+def make_app(root, files=0):
+    """A small app: files of two modes, an empty file, an empty dir, a relative symlink (index).
+
+    ``files`` numbered text files more under lib/part0..3/ and a second link, start -> bin/run, make
+    the bigger app the integration tests deploy. Made again in the same ``root``, it writes its files again.
+    """
     root = str(root)
     write(os.path.join(root, 'public', 'index.html'), '<h1>v1</h1>\n')
     write(os.path.join(root, 'public', 'app.js'), 'console.log(1)\n')
     write(os.path.join(root, 'bin', 'run'), '#!/bin/sh\necho run\n')
     os.chmod(os.path.join(root, 'bin', 'run'), 0o755)
     write(os.path.join(root, 'log', '.keep'), '')
-    os.makedirs(os.path.join(root, 'tmp', 'cache'))
-    os.symlink('public/index.html', os.path.join(root, 'index'))
+    os.makedirs(os.path.join(root, 'tmp', 'cache'), exist_ok=True)
+    links = {'index': 'public/index.html'}
+    for index in range(files):
+        write(os.path.join(root, 'lib', 'part%d' % (index % 4), 'file%03d.txt' % index), 'content of file %d\n' % index)
+    if files:
+        links['start'] = 'bin/run'
+    for name, target in sorted(links.items()):
+        if not os.path.lexists(os.path.join(root, name)):
+            os.symlink(target, os.path.join(root, name))
     return root
 
 
