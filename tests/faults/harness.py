@@ -14,7 +14,6 @@ Two ways to stop a run where a fault goes in:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -23,37 +22,15 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
+# The integration tests' helpers, imported (not copied), as the integration tests import them.
+from ansible_collections.capstan.release.tests.integration.helpers import (LINKS, PLAYBOOK, REPO, TASK, Run, app, bed, env,
+                                                                           ok, play, prepare_shared)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-INTEGRATION = os.path.join(REPO, 'tests', 'integration')
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-# The integration tests' helpers, imported (not copied). test_flows.py does `from conftest import ...`:
-# give it the integration conftest while it loads, whatever conftest pytest loaded for this directory.
-integration = _load('capstan_integration_conftest', os.path.join(INTEGRATION, 'conftest.py'))
-_saved = sys.modules.get('conftest')
-sys.modules['conftest'] = integration
-try:
-    flows = _load('capstan_integration_flows', os.path.join(INTEGRATION, 'test_flows.py'))
-finally:
-    if _saved is None:
-        del sys.modules['conftest']
-    else:
-        sys.modules['conftest'] = _saved
-bed = integration.bed
 HOSTS = 3
 
 # --- the flows ----------------------------------------------------------------------------------
@@ -183,7 +160,7 @@ class Play(object):
         self.argv = list(argv)
         # Its own SSH control dir (short: socket paths must fit in 108 bytes), so its masters are known.
         self.control_dir = tempfile.mkdtemp(prefix='cf', dir='/tmp')
-        environ = flows.env()
+        environ = env()
         environ.update(PYTHONUNBUFFERED='1', ANSIBLE_SSH_CONTROL_PATH_DIR=self.control_dir, ANSIBLE_SSH_ARGS=SSH_ARGS)
         self.proc = subprocess.Popen(self.argv, cwd=cwd, env=environ, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
@@ -199,7 +176,7 @@ class Play(object):
         for line in stream:
             with self._news:
                 lines.append(line)
-                match = flows.TASK.match(line.rstrip('\n')) if lines is self.out else None
+                match = TASK.match(line.rstrip('\n')) if lines is self.out else None
                 if match:
                     self.tasks.append(match.group(1))
                 self._news.notify_all()
@@ -230,7 +207,7 @@ class Play(object):
         return self.result()
 
     def wait(self, timeout=PLAY_TIMEOUT):
-        """The finished run (flows.Run, with .argv and .output); a run that hangs is killed and fails."""
+        """The finished run (a helpers.Run, with .argv and .output); a run that hangs is killed and fails."""
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -245,8 +222,7 @@ class Play(object):
             for reader in self._readers:
                 reader.join(10)
             shutil.rmtree(self.control_dir, ignore_errors=True)
-        run = flows.Run(subprocess.CompletedProcess(self.argv, self.proc.returncode, ''.join(self.out),
-                                                    ''.join(self.err)))
+        run = Run(subprocess.CompletedProcess(self.argv, self.proc.returncode, ''.join(self.out), ''.join(self.err)))
         run.argv = self.argv
         run.output = run.stdout + run.stderr
         return run
@@ -337,13 +313,13 @@ class Baseline(object):
     def build(self):
         fleet = self.fleet
         fleet.each('rm -rf %s %s %s' % (DEPLOY_TO, SAVED, SENTINEL))
-        flows.prepare_shared(fleet, DEPLOY_TO)
+        prepare_shared(fleet, DEPLOY_TO)
         fleet.each('mkdir -p {d}/shared/log {d}/shared/uploads {s}/dir && echo old > {d}/shared/log/old.log'
                    ' && head -c 4096 /dev/urandom > {d}/shared/uploads/photo.bin && echo keep > {s}/dir/file'
                    ' && ln -s {d}/current {s}/link-to-current'.format(d=DEPLOY_TO, s=SENTINEL))
         self.names = []
         for version in ('v1', 'v2', 'v3'):
-            flows.ok(flows.play(fleet, 'deploy.yml', DEPLOY_TO, deploy_src=str(self.source(version)), **flows.LINKS))
+            ok(play(fleet, 'deploy.yml', DEPLOY_TO, deploy_src=str(self.source(version)), **LINKS))
             names = set(entry['current'] for entry in look(fleet))
             assert len(names) == 1, names
             self.names.extend(names)
@@ -351,7 +327,7 @@ class Baseline(object):
         self.looks = look(fleet)
 
     def source(self, version):
-        return flows.app(self.workdir, version)
+        return app(self.workdir, version)
 
     def restore(self):
         """Put the baseline tree back on every host (built again if a host lost it)."""
@@ -399,16 +375,16 @@ class Case(object):
         """The ansible-playbook command line of ``flow`` (deploy: of ``version``), stopping at ``points``."""
         base = dict(deploy_to=self.deploy_to)
         if flow == 'deploy':
-            base.update(flows.LINKS, deploy_src=str(self.source(version)))
+            base.update(LINKS, deploy_src=str(self.source(version)))
         if points:
             base['deploy_hooks'] = (hooks or self.hooks).files(points)
         base.update(variables)
-        return [flows.PLAYBOOK, os.path.join(REPO, 'playbooks', '%s.yml' % flow),
+        return [PLAYBOOK, os.path.join(REPO, 'playbooks', '%s.yml' % flow),
                 '-i', str(self.fleet.inventory), '-e', json.dumps(base, sort_keys=True)]
 
     def source(self, version):
         """A copy of examples/app whose public/VERSION says ``version``."""
-        return flows.app(self.workdir, version)
+        return app(self.workdir, version)
 
     def start(self, argv):
         return Play(argv)
@@ -432,7 +408,7 @@ class Case(object):
         """Run an ansible-playbook command the collection printed (only that program, ours)."""
         argv = shlex.split(command)
         assert argv and os.path.basename(argv[0]) == 'ansible-playbook', 'not an ansible-playbook command: %r' % command
-        return self.run([flows.PLAYBOOK] + argv[1:])
+        return self.run([PLAYBOOK] + argv[1:])
 
     def recover(self, argv, crashed):
         """What an operator does after ``crashed``: the same command; if it is refused, the refusal

@@ -16,8 +16,7 @@ import subprocess
 import time
 import uuid
 
-from conftest import REPO
-from test_flows import PLAYBOOK, Run, current, env
+from ansible_collections.capstan.release.tests.integration.helpers import PLAYBOOK, REPO, Run, current, env
 
 # Lines that echo what Ansible runs rather than what it says: task and play headers carry variable
 # names (a task named "Check deploy_to"), include lines carry hook file names, and an error's
@@ -46,7 +45,7 @@ def playbook_cmd(fleet, playbook, variables, *options):
 
 
 def run(fleet, playbook, variables, *options, **environ):
-    """Run a playbook to its end (``options`` e.g. '--check', ``environ`` added to its environment); a test_flows.Run."""
+    """Run a playbook to its end (``options`` e.g. '--check', ``environ`` added to its environment); a helpers.Run."""
     proc = subprocess.run(playbook_cmd(fleet, playbook, variables, *options), cwd=REPO, env=dict(env(), **environ),
                           capture_output=True, text=True, timeout=900, check=False)
     return Run(proc)
@@ -196,7 +195,7 @@ class Background(object):
         self.out.close()
 
     def finish(self, limit=600):
-        """Wait for the run to end on its own; a test_flows.Run of what it printed."""
+        """Wait for the run to end on its own; a helpers.Run of what it printed."""
         self.proc.wait(timeout=limit)
         self.out.close()
         return Run(subprocess.CompletedProcess(self.cmd, self.proc.returncode, self.output(), ''))

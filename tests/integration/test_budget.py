@@ -15,10 +15,9 @@ import subprocess
 
 import pytest
 
-from ansible_collections.capstan.release.tests.unit.helpers import GIT_ENV, make_app
+from ansible_collections.capstan.release.tests.integration.helpers import (GIT_ENV, PLAYBOOK, REPO, Run, app, current, env,
+                                                                           lock_files, make_app, ok, prepare_shared)
 
-from conftest import REPO
-from test_flows import PLAYBOOK, Run, app, current, env, lock_files, ok, prepare_shared
 
 EXEC = re.compile(r'^<(?P<address>[0-9.]+)> SSH: EXEC ssh .*python3')
 RECAP = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)')

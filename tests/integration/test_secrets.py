@@ -24,10 +24,9 @@ import urllib.request
 
 import pytest
 
-from ansible_collections.capstan.release.tests.unit.helpers import git, make_app
+from ansible_collections.capstan.release.tests.integration.helpers import (PLAYBOOK, REPO, Run, ansible_env, current, env,
+                                                                           git, make_app)
 
-from conftest import REPO, ansible_env
-from test_flows import PLAYBOOK, Run, current, env
 
 BRIDGE = '10.231.%d.1' % (77 + int(os.environ.get('CAPSTAN_BED_ID') or 0))
 USER = 'deployer'

@@ -15,10 +15,9 @@ import threading
 import pytest
 
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
-from ansible_collections.capstan.release.tests.unit.helpers import git, make_app
+from ansible_collections.capstan.release.tests.integration.helpers import (PLAYBOOK, REPO, Run, current, env, git,
+                                                                           lock_files, make_app, ok, play)
 
-from conftest import REPO
-from test_flows import PLAYBOOK, Run, current, env, lock_files, ok, play
 
 SHARED_TMP = '/var/tmp'   # the one directory every bed host shares with the controller
 
