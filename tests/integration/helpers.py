@@ -10,6 +10,9 @@ Fixtures (``fleet``, ``deploy_to``) and the choice of each xdist worker's bed li
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import json
 import os
 import re
@@ -17,6 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 # The app, the git identity and the git runner of the unit tests: one definition for both suites.
 from ansible_collections.capstan.release.tests.unit.helpers import GIT_ENV, git, make_app  # pylint: disable=unused-import
@@ -201,3 +205,40 @@ def releases(fleet, deploy_to):
 
 def lock_files(fleet, deploy_to):
     return [out.strip() for out in fleet.each('cat %s/.capstan/lock 2>/dev/null || true' % deploy_to)]
+
+
+def bridge():
+    """The controller's address on the bed's bridge, 10.231.(77+CAPSTAN_BED_ID).1: the hosts reach it, nothing else does."""
+    return '10.231.%d.1' % (77 + int(os.environ.get('CAPSTAN_BED_ID') or 0))
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """The files of the server's directory, without a log line a request."""
+
+    def log_message(self, *args):
+        del args
+
+
+@contextlib.contextmanager
+def web_server(root, handler=QuietHandler, lifetime=1800):
+    """A threaded web server on the bed's bridge serving ``root`` with ``handler`` while the block runs.
+
+    It stops after ``lifetime`` seconds whatever happens (the end of the block stops it sooner). The server
+    it yields has ``root``, ``address`` (host:port) and ``base`` (http://host:port) besides its own attributes.
+    """
+    httpd = http.server.ThreadingHTTPServer((bridge(), 0), functools.partial(handler, directory=root))
+    httpd.root = root
+    httpd.address = '%s:%d' % httpd.server_address[:2]
+    httpd.base = 'http://' + httpd.address
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    watchdog = threading.Timer(lifetime, httpd.shutdown)
+    watchdog.daemon = True
+    watchdog.start()
+    try:
+        yield httpd
+    finally:
+        watchdog.cancel()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(10)

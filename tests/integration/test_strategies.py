@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import tarfile
-import threading
 
 import pytest
 
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 from ansible_collections.capstan.release.tests.integration.helpers import (PLAYBOOK, REPO, Run, current, env, git,
-                                                                           lock_files, make_app, ok, play)
+                                                                           lock_files, make_app, ok, play, web_server)
 
 
 SHARED_TMP = '/var/tmp'   # the one directory every bed host shares with the controller
@@ -205,18 +202,9 @@ def artifacts(shared_dir):
 
 @pytest.fixture
 def http_base(shared_dir):
-    """A web server on the bed's bridge (10.231.(77+ID).1, reached by the hosts only), serving shared_dir."""
-    address = '10.231.%d.1' % (77 + int(os.environ.get('CAPSTAN_BED_ID') or 0))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=shared_dir)
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer((address, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield 'http://%s:%d' % (address, server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
+    """The base URL of a web server on the bed's bridge (reached by the hosts only), serving shared_dir."""
+    with web_server(shared_dir) as server:
+        yield server.base
 
 
 def test_archive_from_a_path_on_the_hosts(fleet, deploy_to, artifacts):
