@@ -27,6 +27,7 @@ import threading
 import time
 
 # The integration tests' helpers, imported (not copied), as the integration tests import them.
+from ansible_collections.capstan.release.tests.integration.faults import descendants, processes
 from ansible_collections.capstan.release.tests.integration.helpers import (LINKS, PLAYBOOK, REPO, TASK, Run, app, bed, env,
                                                                            ok, play, prepare_shared)
 
@@ -97,37 +98,10 @@ MARK_TIMEOUT = 120   # a bound on waiting for every host to reach a hook point
 BREAK_LOCK = ('-e', 'deploy_break_lock=true')
 
 
-def _processes():
-    """{pid: (ppid, cmdline)} of every process, read from /proc."""
-    table = {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as handle:
-                ppid = int(handle.read().rsplit(')', 1)[1].split()[1])
-            with open('/proc/%s/cmdline' % entry, 'rb') as handle:
-                cmdline = handle.read().replace(b'\0', b' ').decode('utf-8', 'replace')
-        except (OSError, IndexError, ValueError):
-            continue
-        table[int(entry)] = (ppid, cmdline)
-    return table
-
-
-def descendants(pids, table=None):
-    """Every process below ``pids`` (children, theirs, ...), however they set their session or group."""
-    table = table if table is not None else _processes()
-    found, frontier = set(), set(pids)
-    while frontier:
-        frontier = set(pid for pid, (ppid, _cmd) in table.items() if ppid in frontier) - found
-        found |= frontier
-    return found
-
-
 def run_processes(pid, control_dir):
     """ansible-playbook ``pid``, every process under it, and the SSH masters of its control dir
     (ControlPersist masters leave the tree: their command line names the run's own control dir)."""
-    table = _processes()
+    table = processes()
     masters = set(p for p, (_ppid, cmd) in table.items() if cmd.startswith('ssh') and control_dir in cmd)
     return ({pid} if pid in table else set()) | descendants({pid}, table) | masters
 
@@ -346,7 +320,7 @@ def quiesce(fleet, timeout=30):
             pids.append(int(handle.read().strip()))
     deadline = time.monotonic() + timeout
     while True:
-        table = _processes()
+        table = processes()
         left = set(p for p in descendants(pids, table) if not table[p][1].startswith('sshd'))
         if not left:
             return

@@ -201,24 +201,30 @@ class Background(object):
         return Run(subprocess.CompletedProcess(self.cmd, self.proc.returncode, self.output(), ''))
 
 
-def descendants(root):
-    """``root`` and every process whose parent chain leads to it, from /proc."""
-    children = {}
+def processes():
+    """{pid: (ppid, cmdline)} of every process, read from /proc (the fault suite's harness reads it too)."""
+    table = {}
     for entry in os.listdir('/proc'):
         if not entry.isdigit():
             continue
         try:
             with open('/proc/%s/stat' % entry) as handle:
-                stat = handle.read()
-        except OSError:
+                ppid = int(handle.read().rsplit(')', 1)[1].split()[1])
+            with open('/proc/%s/cmdline' % entry, 'rb') as handle:
+                cmdline = handle.read().replace(b'\0', b' ').decode('utf-8', 'replace')
+        except (OSError, IndexError, ValueError):
             continue
-        ppid = int(stat.rsplit(')', 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
+        table[int(entry)] = (ppid, cmdline)
+    return table
+
+
+def descendants(pids, table=None):
+    """Every process below ``pids`` (children, theirs, ...), however they set their session or group."""
+    table = table if table is not None else processes()
+    found, frontier = set(), set(pids)
+    while frontier:
+        frontier = set(pid for pid, (ppid, _cmd) in table.items() if ppid in frontier) - found
+        found |= frontier
     return found
 
 
@@ -226,7 +232,7 @@ def kill_tree(root):
     """Stop the whole tree first (nothing forks or reaps meanwhile), then SIGKILL every process in it."""
     stopped = set()
     for _round in range(20):
-        fresh = [pid for pid in descendants(root) if pid not in stopped]
+        fresh = ({root} | descendants({root})) - stopped
         if not fresh:
             break
         for pid in fresh:
