@@ -4,7 +4,8 @@ Every test imports them the same way, from this module:
 
     from ansible_collections.capstan.release.tests.unit.helpers import deploy, run_module
 
-Fixtures (``deploy_to``) live in conftest.py, where pytest finds them without an import.
+Fixtures (``deploy_to``) live in conftest.py, where pytest finds them without an import. make_app,
+GIT_ENV and git serve the integration tests too: tests/integration/helpers.py imports them from here.
 """
 
 from __future__ import annotations
