@@ -17,11 +17,15 @@ _WORKER = os.environ.get('PYTEST_XDIST_WORKER', 'gw0')
 if not _WORKER.startswith('gw') or int(_WORKER[2:]) >= len(BEDS):
     raise pytest.UsageError('tests/faults has %d beds (%s): run it with -n %d or fewer' % (len(BEDS), ', '.join(BEDS), len(BEDS)))
 os.environ['CAPSTAN_BED_ID'] = BEDS[int(_WORKER[2:])]
-# The integration suite's fixtures, which the harness imports, leave a bed chosen here as it is.
+# The integration suite's conftest, in a session that collects both suites, leaves a bed chosen here as it is.
 os.environ['CAPSTAN_BED_PINNED'] = '1'
 
-# harness reads CAPSTAN_BED_ID when imported, so it comes after the line above.
+# harness reads CAPSTAN_BED_ID when imported, so it comes after the line above; the integration helpers'
+# asserts report their operands, as the tests' own do.
+pytest.register_assert_rewrite('ansible_collections.capstan.release.tests.integration.helpers',
+                               'ansible_collections.capstan.release.tests.integration.faults')
 import harness  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.capstan.release.tests.integration.helpers import CONTROL_DIR, Fleet  # noqa: E402  pylint: disable=wrong-import-position
 
 # Each case's hook markers, hook files and app sources: under /var/tmp, which the hosts share with
 # the controller.
@@ -33,11 +37,11 @@ def fleet():
     """This worker's bed: three hosts over real SSH, removed after the session."""
     inventory = harness.bed.up(harness.HOSTS)
     try:
-        yield harness.integration.Fleet(inventory, harness.HOSTS)
+        yield Fleet(inventory, harness.HOSTS)
     finally:
         harness.bed.down()
         shutil.rmtree(TOP, ignore_errors=True)
-        shutil.rmtree(harness.integration.CONTROL_DIR, ignore_errors=True)
+        shutil.rmtree(CONTROL_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope='session')

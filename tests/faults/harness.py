@@ -14,7 +14,6 @@ Two ways to stop a run where a fault goes in:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -23,37 +22,16 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
 
+# The integration tests' helpers, imported (not copied), as the integration tests import them.
+from ansible_collections.capstan.release.tests.integration.faults import descendants, processes
+from ansible_collections.capstan.release.tests.integration.helpers import (LINKS, PLAYBOOK, REPO, TASK, Run, app, bed, env,
+                                                                           ok, play, prepare_shared)
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-INTEGRATION = os.path.join(REPO, 'tests', 'integration')
-
-
-def _load(name, path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-# The integration tests' helpers, imported (not copied). test_flows.py does `from conftest import ...`:
-# give it the integration conftest while it loads, whatever conftest pytest loaded for this directory.
-integration = _load('capstan_integration_conftest', os.path.join(INTEGRATION, 'conftest.py'))
-_saved = sys.modules.get('conftest')
-sys.modules['conftest'] = integration
-try:
-    flows = _load('capstan_integration_flows', os.path.join(INTEGRATION, 'test_flows.py'))
-finally:
-    if _saved is None:
-        del sys.modules['conftest']
-    else:
-        sys.modules['conftest'] = _saved
-bed = integration.bed
 HOSTS = 3
 
 # --- the flows ----------------------------------------------------------------------------------
@@ -120,37 +98,10 @@ MARK_TIMEOUT = 120   # a bound on waiting for every host to reach a hook point
 BREAK_LOCK = ('-e', 'deploy_break_lock=true')
 
 
-def _processes():
-    """{pid: (ppid, cmdline)} of every process, read from /proc."""
-    table = {}
-    for entry in os.listdir('/proc'):
-        if not entry.isdigit():
-            continue
-        try:
-            with open('/proc/%s/stat' % entry) as handle:
-                ppid = int(handle.read().rsplit(')', 1)[1].split()[1])
-            with open('/proc/%s/cmdline' % entry, 'rb') as handle:
-                cmdline = handle.read().replace(b'\0', b' ').decode('utf-8', 'replace')
-        except (OSError, IndexError, ValueError):
-            continue
-        table[int(entry)] = (ppid, cmdline)
-    return table
-
-
-def descendants(pids, table=None):
-    """Every process below ``pids`` (children, theirs, ...), however they set their session or group."""
-    table = table if table is not None else _processes()
-    found, frontier = set(), set(pids)
-    while frontier:
-        frontier = set(pid for pid, (ppid, _cmd) in table.items() if ppid in frontier) - found
-        found |= frontier
-    return found
-
-
 def run_processes(pid, control_dir):
     """ansible-playbook ``pid``, every process under it, and the SSH masters of its control dir
     (ControlPersist masters leave the tree: their command line names the run's own control dir)."""
-    table = _processes()
+    table = processes()
     masters = set(p for p, (_ppid, cmd) in table.items() if cmd.startswith('ssh') and control_dir in cmd)
     return ({pid} if pid in table else set()) | descendants({pid}, table) | masters
 
@@ -183,7 +134,7 @@ class Play(object):
         self.argv = list(argv)
         # Its own SSH control dir (short: socket paths must fit in 108 bytes), so its masters are known.
         self.control_dir = tempfile.mkdtemp(prefix='cf', dir='/tmp')
-        environ = flows.env()
+        environ = env()
         environ.update(PYTHONUNBUFFERED='1', ANSIBLE_SSH_CONTROL_PATH_DIR=self.control_dir, ANSIBLE_SSH_ARGS=SSH_ARGS)
         self.proc = subprocess.Popen(self.argv, cwd=cwd, env=environ, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, bufsize=1)
@@ -199,7 +150,7 @@ class Play(object):
         for line in stream:
             with self._news:
                 lines.append(line)
-                match = flows.TASK.match(line.rstrip('\n')) if lines is self.out else None
+                match = TASK.match(line.rstrip('\n')) if lines is self.out else None
                 if match:
                     self.tasks.append(match.group(1))
                 self._news.notify_all()
@@ -230,7 +181,7 @@ class Play(object):
         return self.result()
 
     def wait(self, timeout=PLAY_TIMEOUT):
-        """The finished run (flows.Run, with .argv and .output); a run that hangs is killed and fails."""
+        """The finished run (a helpers.Run, with .argv and .output); a run that hangs is killed and fails."""
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -245,8 +196,7 @@ class Play(object):
             for reader in self._readers:
                 reader.join(10)
             shutil.rmtree(self.control_dir, ignore_errors=True)
-        run = flows.Run(subprocess.CompletedProcess(self.argv, self.proc.returncode, ''.join(self.out),
-                                                    ''.join(self.err)))
+        run = Run(subprocess.CompletedProcess(self.argv, self.proc.returncode, ''.join(self.out), ''.join(self.err)))
         run.argv = self.argv
         run.output = run.stdout + run.stderr
         return run
@@ -337,13 +287,13 @@ class Baseline(object):
     def build(self):
         fleet = self.fleet
         fleet.each('rm -rf %s %s %s' % (DEPLOY_TO, SAVED, SENTINEL))
-        flows.prepare_shared(fleet, DEPLOY_TO)
+        prepare_shared(fleet, DEPLOY_TO)
         fleet.each('mkdir -p {d}/shared/log {d}/shared/uploads {s}/dir && echo old > {d}/shared/log/old.log'
                    ' && head -c 4096 /dev/urandom > {d}/shared/uploads/photo.bin && echo keep > {s}/dir/file'
                    ' && ln -s {d}/current {s}/link-to-current'.format(d=DEPLOY_TO, s=SENTINEL))
         self.names = []
         for version in ('v1', 'v2', 'v3'):
-            flows.ok(flows.play(fleet, 'deploy.yml', DEPLOY_TO, deploy_src=str(self.source(version)), **flows.LINKS))
+            ok(play(fleet, 'deploy.yml', DEPLOY_TO, deploy_src=str(self.source(version)), **LINKS))
             names = set(entry['current'] for entry in look(fleet))
             assert len(names) == 1, names
             self.names.extend(names)
@@ -351,7 +301,7 @@ class Baseline(object):
         self.looks = look(fleet)
 
     def source(self, version):
-        return flows.app(self.workdir, version)
+        return app(self.workdir, version)
 
     def restore(self):
         """Put the baseline tree back on every host (built again if a host lost it)."""
@@ -370,7 +320,7 @@ def quiesce(fleet, timeout=30):
             pids.append(int(handle.read().strip()))
     deadline = time.monotonic() + timeout
     while True:
-        table = _processes()
+        table = processes()
         left = set(p for p in descendants(pids, table) if not table[p][1].startswith('sshd'))
         if not left:
             return
@@ -399,16 +349,16 @@ class Case(object):
         """The ansible-playbook command line of ``flow`` (deploy: of ``version``), stopping at ``points``."""
         base = dict(deploy_to=self.deploy_to)
         if flow == 'deploy':
-            base.update(flows.LINKS, deploy_src=str(self.source(version)))
+            base.update(LINKS, deploy_src=str(self.source(version)))
         if points:
             base['deploy_hooks'] = (hooks or self.hooks).files(points)
         base.update(variables)
-        return [flows.PLAYBOOK, os.path.join(REPO, 'playbooks', '%s.yml' % flow),
+        return [PLAYBOOK, os.path.join(REPO, 'playbooks', '%s.yml' % flow),
                 '-i', str(self.fleet.inventory), '-e', json.dumps(base, sort_keys=True)]
 
     def source(self, version):
         """A copy of examples/app whose public/VERSION says ``version``."""
-        return flows.app(self.workdir, version)
+        return app(self.workdir, version)
 
     def start(self, argv):
         return Play(argv)
@@ -432,7 +382,7 @@ class Case(object):
         """Run an ansible-playbook command the collection printed (only that program, ours)."""
         argv = shlex.split(command)
         assert argv and os.path.basename(argv[0]) == 'ansible-playbook', 'not an ansible-playbook command: %r' % command
-        return self.run([flows.PLAYBOOK] + argv[1:])
+        return self.run([PLAYBOOK] + argv[1:])
 
     def recover(self, argv, crashed):
         """What an operator does after ``crashed``: the same command; if it is refused, the refusal

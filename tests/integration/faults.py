@@ -16,8 +16,7 @@ import subprocess
 import time
 import uuid
 
-from conftest import REPO
-from test_flows import PLAYBOOK, Run, current, env
+from ansible_collections.capstan.release.tests.integration.helpers import PLAYBOOK, REPO, Run, current, env
 
 # Lines that echo what Ansible runs rather than what it says: task and play headers carry variable
 # names (a task named "Check deploy_to"), include lines carry hook file names, and an error's
@@ -46,7 +45,7 @@ def playbook_cmd(fleet, playbook, variables, *options):
 
 
 def run(fleet, playbook, variables, *options, **environ):
-    """Run a playbook to its end (``options`` e.g. '--check', ``environ`` added to its environment); a test_flows.Run."""
+    """Run a playbook to its end (``options`` e.g. '--check', ``environ`` added to its environment); a helpers.Run."""
     proc = subprocess.run(playbook_cmd(fleet, playbook, variables, *options), cwd=REPO, env=dict(env(), **environ),
                           capture_output=True, text=True, timeout=900, check=False)
     return Run(proc)
@@ -196,30 +195,36 @@ class Background(object):
         self.out.close()
 
     def finish(self, limit=600):
-        """Wait for the run to end on its own; a test_flows.Run of what it printed."""
+        """Wait for the run to end on its own; a helpers.Run of what it printed."""
         self.proc.wait(timeout=limit)
         self.out.close()
         return Run(subprocess.CompletedProcess(self.cmd, self.proc.returncode, self.output(), ''))
 
 
-def descendants(root):
-    """``root`` and every process whose parent chain leads to it, from /proc."""
-    children = {}
+def processes():
+    """{pid: (ppid, cmdline)} of every process, read from /proc (the fault suite's harness reads it too)."""
+    table = {}
     for entry in os.listdir('/proc'):
         if not entry.isdigit():
             continue
         try:
             with open('/proc/%s/stat' % entry) as handle:
-                stat = handle.read()
-        except OSError:
+                ppid = int(handle.read().rsplit(')', 1)[1].split()[1])
+            with open('/proc/%s/cmdline' % entry, 'rb') as handle:
+                cmdline = handle.read().replace(b'\0', b' ').decode('utf-8', 'replace')
+        except (OSError, IndexError, ValueError):
             continue
-        ppid = int(stat.rsplit(')', 1)[1].split()[1])
-        children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
+        table[int(entry)] = (ppid, cmdline)
+    return table
+
+
+def descendants(pids, table=None):
+    """Every process below ``pids`` (children, theirs, ...), however they set their session or group."""
+    table = table if table is not None else processes()
+    found, frontier = set(), set(pids)
+    while frontier:
+        frontier = set(pid for pid, (ppid, _cmd) in table.items() if ppid in frontier) - found
+        found |= frontier
     return found
 
 
@@ -227,7 +232,7 @@ def kill_tree(root):
     """Stop the whole tree first (nothing forks or reaps meanwhile), then SIGKILL every process in it."""
     stopped = set()
     for _round in range(20):
-        fresh = [pid for pid in descendants(root) if pid not in stopped]
+        fresh = ({root} | descendants({root})) - stopped
         if not fresh:
             break
         for pid in fresh:

@@ -15,9 +15,9 @@ import subprocess
 
 import pytest
 
-from conftest import REPO
-from test_flows import PLAYBOOK, Run, app, current, env, lock_files, ok, prepare_shared
-from test_strategies import GIT_ENV, make_app
+from ansible_collections.capstan.release.tests.integration.helpers import (GIT_ENV, PLAYBOOK, REPO, Run, app, current, env,
+                                                                           lock_files, make_app, ok, prepare_shared)
+
 
 EXEC = re.compile(r'^<(?P<address>[0-9.]+)> SSH: EXEC ssh .*python3')
 RECAP = re.compile(r'^(\S+)\s+: ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)\s+rescued=(\d+)')
@@ -54,7 +54,7 @@ def repo(tmp_path):
     """A git repository under /var/tmp (the hosts share it) holding a small app."""
     path = '/var/tmp/capstan-budget-%s' % os.environ.get('CAPSTAN_BED_ID', '0')
     subprocess.run(['rm', '-rf', path], check=True)
-    make_app(path)
+    make_app(path, files=40)
     git_env = dict(os.environ, **GIT_ENV)
     for args in (['init', '-q', '-b', 'main'], ['add', '-A'], ['commit', '-qm', 'v1']):
         subprocess.run(['git'] + args, cwd=path, env=git_env, check=True)

@@ -18,10 +18,9 @@ import tempfile
 import pytest
 
 import bed
-from capistrano import Project
-from test_flows import LINKS, app, ok, play
+from ansible_collections.capstan.release.tests.integration.capistrano import Project
+from ansible_collections.capstan.release.tests.integration.helpers import APP, LINKS, app, ok, play
 
-APP = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), 'examples', 'app')
 # The playbooks log the controller's user (`id -un`); cap logs $USER: capuser, or this for a twin.
 OPERATOR = pwd.getpwuid(os.getuid()).pw_name
 

@@ -10,8 +10,11 @@ import datetime
 import json
 import os
 
-from faults import TEMPLATING, Problems, fingerprint, lock_exists, lost, own_tree, release_names, run, said, shared_hash
-from test_flows import LINKS, app, current, deploy, ok, play, prepare_shared
+from ansible_collections.capstan.release.tests.integration.faults import (TEMPLATING, Problems, fingerprint, lock_exists,
+                                                                          lost, own_tree, release_names, run, said,
+                                                                          shared_hash)
+from ansible_collections.capstan.release.tests.integration.helpers import (LINKS, app, current, deploy, ok, play,
+                                                                           prepare_shared)
 
 
 def refused_unchanged(problems, fleet, deploy_to, result, before, what, *phrases):

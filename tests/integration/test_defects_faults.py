@@ -11,8 +11,10 @@ import json
 import os
 import re
 
-from faults import Problems, fingerprint, lock_exists, lost, own_tree, records, release_names, run, said, shared_hash
-from test_flows import LINKS, app, current, deploy, ok, play, prepare_shared
+from ansible_collections.capstan.release.tests.integration.faults import (Problems, fingerprint, lock_exists, lost, own_tree,
+                                                                          records, release_names, run, said, shared_hash)
+from ansible_collections.capstan.release.tests.integration.helpers import (LINKS, app, current, deploy, ok, play,
+                                                                           prepare_shared)
 
 
 def versions(fleet, deploy_to, tmp_path, *names, **extra):

@@ -14,10 +14,12 @@ import re
 import socket
 import time
 
-from conftest import REPO
-from faults import (Background, Problems, blocking_hook, fingerprint, lost, marker_prefix, own_tree, playbook_cmd,
-                    read_lock, release_names, remove_markers, run, said, shared_hash)
-from test_flows import LINKS, app, current, deploy, ok, play, prepare_shared
+from ansible_collections.capstan.release.tests.integration.faults import (Background, Problems, blocking_hook, fingerprint,
+                                                                          lost, marker_prefix, own_tree, playbook_cmd,
+                                                                          read_lock, release_names, remove_markers, run,
+                                                                          said, shared_hash)
+from ansible_collections.capstan.release.tests.integration.helpers import (LINKS, REPO, app, current, deploy, ok, play,
+                                                                           prepare_shared)
 
 HINT = '-e deploy_break_lock=true'
 

@@ -11,7 +11,7 @@ import os
 import subprocess
 import sys
 
-from conftest import REPO, ansible_env
+from ansible_collections.capstan.release.tests.integration.helpers import REPO, ansible_env
 
 
 def test_demo_deploys_three_times_and_rolls_back_once(tmp_path):

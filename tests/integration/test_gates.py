@@ -9,11 +9,9 @@ import select
 import subprocess
 import time
 
-from conftest import REPO
-from test_flows import (LINKS, PLAYBOOK, Run, app, current, deploy, env, lock_files, ok, prepare_shared,
-                        releases)
-
 import bed
+from ansible_collections.capstan.release.tests.integration.helpers import (LINKS, PLAYBOOK, REPO, Run, app, current, deploy,
+                                                                           env, lock_files, ok, prepare_shared, releases)
 
 PORT = 8080
 

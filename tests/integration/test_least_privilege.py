@@ -16,8 +16,8 @@ import time
 import pytest
 
 import bed
-from conftest import ANSIBLE, HOSTS, REPO, Fleet, ansible_env
-from test_flows import app, current, deploy, ok, play
+from ansible_collections.capstan.release.tests.integration.helpers import (ANSIBLE, HOSTS, REPO, Fleet, ansible_env, app,
+                                                                           current, deploy, ok, play)
 
 USER = 'capstan-deploy'
 HOME = '/srv/' + USER

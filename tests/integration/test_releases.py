@@ -10,10 +10,9 @@ import time
 
 import pytest
 
-from conftest import REPO
-from test_flows import PLAYBOOK, Run, app, deploy, env, ok, play, prepare_shared
-
 from ansible_collections.capstan.release.plugins.filter.releases_report import duration
+from ansible_collections.capstan.release.tests.integration.helpers import (PLAYBOOK, REPO, Run, app, deploy, env, ok, play,
+                                                                           prepare_shared)
 
 
 def journal(fleet, index, deploy_to):

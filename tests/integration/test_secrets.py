@@ -11,24 +11,21 @@ text and as JSON, must be without the secret.
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 import os
 import re
 import secrets
 import subprocess
 import tarfile
-import threading
 import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import REPO, ansible_env
-from test_flows import PLAYBOOK, Run, current, env
-from test_strategies import git, make_app
+from ansible_collections.capstan.release.tests.integration.helpers import (PLAYBOOK, REPO, QuietHandler, Run, ansible_env,
+                                                                           current, env, git, make_app, web_server)
 
-BRIDGE = '10.231.%d.1' % (77 + int(os.environ.get('CAPSTAN_BED_ID') or 0))
+
 USER = 'deployer'
 # The web server stops after this many seconds whatever happens (the fixture stops it sooner).
 SERVER_LIFETIME = 1800
@@ -40,11 +37,11 @@ def secret():
     return 'tok3n-' + secrets.token_hex(12)
 
 
-class Handler(http.server.SimpleHTTPRequestHandler):
-    """Files of the server's directory; /app.git/ needs Basic auth, *.tar.gz needs ?token=<secret>."""
+class Handler(QuietHandler):
+    """Files of the server's directory; /app.git/ needs Basic auth, *.tar.gz needs ?token=<secret>.
 
-    def log_message(self, *args):   # quiet: the test reads the hits instead
-        del args
+    Quiet: the test reads the hits instead.
+    """
 
     def do_GET(self):
         path, _sep, query = self.path.partition('?')
@@ -71,23 +68,9 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 @pytest.fixture(scope='module')
 def server(secret, tmp_path_factory):
     """The web server on the bed's bridge (the hosts reach it, nothing else does), for this file's tests."""
-    root = str(tmp_path_factory.mktemp('served'))
-    httpd = http.server.ThreadingHTTPServer((BRIDGE, 0), lambda *args: Handler(*args, directory=root))
-    httpd.secret, httpd.hits, httpd.root = secret, [], root
-    httpd.address = '%s:%d' % (BRIDGE, httpd.server_address[1])
-    httpd.base = 'http://' + httpd.address
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    watchdog = threading.Timer(SERVER_LIFETIME, httpd.shutdown)
-    watchdog.daemon = True
-    watchdog.start()
-    try:
+    with web_server(str(tmp_path_factory.mktemp('served')), Handler, SERVER_LIFETIME) as httpd:
+        httpd.secret, httpd.hits = secret, []
         yield httpd
-    finally:
-        watchdog.cancel()
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(10)
 
 
 @pytest.fixture(scope='module')

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from test_flows import app, current, deploy, lock_files, ok, prepare_shared, releases
+from ansible_collections.capstan.release.tests.integration.helpers import (app, current, deploy, lock_files, ok,
+                                                                           prepare_shared, releases)
 
 SERIAL = (
     '- name: Deploy one host at a time\n'

@@ -2,44 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import http.server
 import json
 import os
 import shutil
 import subprocess
 import tarfile
-import threading
 
 import pytest
 
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
+from ansible_collections.capstan.release.tests.integration.helpers import (PLAYBOOK, REPO, Run, current, env, git,
+                                                                           lock_files, make_app, ok, play, web_server)
 
-from conftest import REPO
-from test_flows import PLAYBOOK, Run, current, env, lock_files, ok, play
 
-GIT_ENV = {'GIT_AUTHOR_NAME': 'T', 'GIT_AUTHOR_EMAIL': 't@example.com', 'GIT_COMMITTER_NAME': 'T',
-           'GIT_COMMITTER_EMAIL': 't@example.com'}
 SHARED_TMP = '/var/tmp'   # the one directory every bed host shares with the controller
-
-
-def make_app(root, files=40):
-    """An app of ``files`` small files in a few dirs, an executable, an empty dir and a symlink."""
-    root = str(root)
-    for index in range(files):
-        path = os.path.join(root, 'lib', 'part%d' % (index % 4), 'file%03d.txt' % index)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path, 'w') as handle:
-            handle.write('content of file %d\n' % index)
-    os.makedirs(os.path.join(root, 'bin'), exist_ok=True)
-    with open(os.path.join(root, 'bin', 'run'), 'w') as handle:
-        handle.write('#!/bin/sh\necho run\n')
-    os.chmod(os.path.join(root, 'bin', 'run'), 0o755)
-    os.makedirs(os.path.join(root, 'tmp', 'cache'), exist_ok=True)
-    if not os.path.lexists(os.path.join(root, 'start')):
-        os.symlink('bin/run', os.path.join(root, 'start'))
-    return root
 
 
 def deploy(fleet, deploy_to, **variables):
@@ -84,7 +61,7 @@ def shared_dir(request):
 
 
 def test_copy_sends_only_the_changed_file_and_hard_links_the_rest(fleet, deploy_to, tmp_path):
-    src = make_app(tmp_path / 'app')
+    src = make_app(tmp_path / 'app', files=40)
     ok(deploy(fleet, deploy_to, deploy_src=src))
     first = current(fleet, deploy_to)
     assert revisions(fleet, deploy_to) == [manifests.digest(manifests.scan_source(src))] * 3
@@ -131,12 +108,6 @@ def test_copy_from_a_tarball_on_the_controller_with_a_bundle_too_big_to_go_inlin
 
 
 # --- git ----------------------------------------------------------------------------------------
-
-
-def git(repo, *args):
-    proc = subprocess.run(['git'] + list(args), cwd=str(repo), capture_output=True, text=True, check=True,
-                          env=dict(os.environ, **GIT_ENV))
-    return proc.stdout.strip()
 
 
 @pytest.fixture
@@ -231,18 +202,9 @@ def artifacts(shared_dir):
 
 @pytest.fixture
 def http_base(shared_dir):
-    """A web server on the bed's bridge (10.231.(77+ID).1, reached by the hosts only), serving shared_dir."""
-    address = '10.231.%d.1' % (77 + int(os.environ.get('CAPSTAN_BED_ID') or 0))
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=shared_dir)
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer((address, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield 'http://%s:%d' % (address, server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
+    """The base URL of a web server on the bed's bridge (reached by the hosts only), serving shared_dir."""
+    with web_server(shared_dir) as server:
+        yield server.base
 
 
 def test_archive_from_a_path_on_the_hosts(fleet, deploy_to, artifacts):

@@ -11,10 +11,8 @@ import types
 
 import pytest
 
-from ansible_collections.capstan.release.tests.unit.helpers import make_app
+from ansible_collections.capstan.release.tests.unit.helpers import GIT_ENV, make_app
 
-GIT_ENV = {'GIT_AUTHOR_NAME': 'T', 'GIT_AUTHOR_EMAIL': 't@example.com', 'GIT_COMMITTER_NAME': 'T',
-           'GIT_COMMITTER_EMAIL': 't@example.com'}
 # The loopback web server stops after this many seconds whatever happens (the fixture stops it sooner).
 SERVER_LIFETIME = 300
 

@@ -4,15 +4,18 @@ Every test imports them the same way, from this module:
 
     from ansible_collections.capstan.release.tests.unit.helpers import deploy, run_module
 
-Fixtures (``deploy_to``) live in conftest.py, where pytest finds them without an import.
+Fixtures (``deploy_to``) live in conftest.py, where pytest finds them without an import. make_app,
+GIT_ENV and git serve the integration tests too: tests/integration/helpers.py imports them from here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import stat
+import subprocess
 import tarfile
 
 import pytest
@@ -20,9 +23,15 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.capstan.release.plugins.module_utils import _steps
+from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 from ansible_collections.capstan.release.plugins.module_utils._content import builds
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 from ansible_collections.capstan.release.plugins.module_utils._content import plans
+
+
+# The author and committer of the commits the tests make (the integration tests' too).
+GIT_ENV = {'GIT_AUTHOR_NAME': 'T', 'GIT_AUTHOR_EMAIL': 't@example.com', 'GIT_COMMITTER_NAME': 'T',
+           'GIT_COMMITTER_EMAIL': 't@example.com'}
 
 
 def run_module(module, capfd, **args):
@@ -30,6 +39,14 @@ def run_module(module, capfd, **args):
     with pytest.raises(SystemExit), patch_module_args(args):
         module.main()
     return json.loads(capfd.readouterr().out)
+
+
+def refusal(function, *args, **kwargs):
+    """The message of the CapstanError ``function(*args, **kwargs)`` raises, asserted to be one line."""
+    with pytest.raises(CapstanError) as error:
+        function(*args, **kwargs)
+    assert '\n' not in str(error.value)
+    return str(error.value)
 
 
 def listing(root):
@@ -52,10 +69,10 @@ def listing(root):
 
 
 def write(path, text=''):
-    """Write ``text`` to ``path``, making its parent directories first."""
+    """Write ``text`` (str, or bytes as they are) to ``path``, making its parent directories first."""
     path = str(path)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'w') as handle:
+    with open(path, 'wb' if isinstance(text, bytes) else 'w') as handle:
         handle.write(text)
 
 
@@ -63,6 +80,31 @@ def read(path):
     """The text of the file at ``path``."""
     with open(str(path)) as handle:
         return handle.read()
+
+
+@contextlib.contextmanager
+def tmpfs(path, size):
+    """A tmpfs of ``size`` (e.g. '2m') mounted at ``path`` for the block; the test is skipped unless root."""
+    if os.geteuid() != 0:
+        pytest.skip('mounting a tmpfs needs root')
+    os.makedirs(path, exist_ok=True)
+    subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'size=%s' % size, 'tmpfs', path])
+    try:
+        yield path
+    finally:
+        subprocess.call(['umount', '-l', path])
+
+
+def fill(folder):
+    """Write a file in ``folder`` until its filesystem is full."""
+    fd = os.open(os.path.join(folder, 'filler'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while os.write(fd, b'\0' * 4096):
+            pass
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def deploy(deploy_to, name, revision=None, live=True, succeed=True, **finish_args):
@@ -78,17 +120,35 @@ def deploy(deploy_to, name, revision=None, live=True, succeed=True, **finish_arg
 # --- release content (the _content tests and the release_content module's) ----------------------
 
 
-def make_app(root):
-    """A small app: files of two modes, an empty file, an empty dir, a relative symlink."""
+def make_app(root, files=0):
+    """A small app: files of two modes, an empty file, an empty dir, a relative symlink (index).
+
+    ``files`` numbered text files more under lib/part0..3/ and a second link, start -> bin/run, make
+    the bigger app the integration tests deploy. Made again in the same ``root``, it writes its files again.
+    """
     root = str(root)
     write(os.path.join(root, 'public', 'index.html'), '<h1>v1</h1>\n')
     write(os.path.join(root, 'public', 'app.js'), 'console.log(1)\n')
     write(os.path.join(root, 'bin', 'run'), '#!/bin/sh\necho run\n')
     os.chmod(os.path.join(root, 'bin', 'run'), 0o755)
     write(os.path.join(root, 'log', '.keep'), '')
-    os.makedirs(os.path.join(root, 'tmp', 'cache'))
-    os.symlink('public/index.html', os.path.join(root, 'index'))
+    os.makedirs(os.path.join(root, 'tmp', 'cache'), exist_ok=True)
+    links = {'index': 'public/index.html'}
+    for index in range(files):
+        write(os.path.join(root, 'lib', 'part%d' % (index % 4), 'file%03d.txt' % index), 'content of file %d\n' % index)
+    if files:
+        links['start'] = 'bin/run'
+    for name, target in sorted(links.items()):
+        if not os.path.lexists(os.path.join(root, name)):
+            os.symlink(target, os.path.join(root, name))
     return root
+
+
+def git(repo, *args, **env):
+    """Run git in ``repo`` as GIT_ENV's author (``env`` added, e.g. GIT_COMMITTER_DATE); its output, stripped."""
+    proc = subprocess.run(['git'] + list(args), cwd=str(repo), capture_output=True, text=True, check=True,
+                          env=dict(os.environ, **dict(GIT_ENV, **env)))
+    return proc.stdout.strip()
 
 
 def ino(path):

@@ -9,15 +9,7 @@ from hypothesis import given, strategies as st
 from ansible_collections.capstan.release.plugins.module_utils import _checks
 from ansible_collections.capstan.release.plugins.module_utils._content import archive_source
 from ansible_collections.capstan.release.plugins.module_utils._content import git_source
-from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
-
-
-def refusal(rule, *args, **kwargs):
-    with pytest.raises(CapstanError) as error:
-        rule(*args, **kwargs)
-    message = str(error.value)
-    assert '\n' not in message
-    return message
+from ansible_collections.capstan.release.tests.unit.helpers import refusal
 
 
 # boolean

@@ -12,7 +12,7 @@ from hypothesis import given, strategies as st
 
 from ansible_collections.capstan.release.plugins.module_utils import _fleet
 from ansible_collections.capstan.release.plugins.module_utils import _releases
-from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.tests.unit.helpers import refusal
 
 R1, R2, R3, R4 = '20261121221401', '20261121221402', '20261121221403', '20261121221404'
 # 2026-11-21T22:14:10Z, when the controller asked.
@@ -34,13 +34,6 @@ def start(status='other', current=None, newest=None, revision='rev1', views=(), 
 
 def live(name, revision='rev1'):
     return start('live', name, name, revision, [view(name, revision=revision)])
-
-
-def refusal(function, *args, **kwargs):
-    with pytest.raises(CapstanError) as error:
-        function(*args, **kwargs)
-    assert '\n' not in str(error.value)
-    return str(error.value)
 
 
 # deploy_plan: noop

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tarfile
@@ -11,7 +12,9 @@ import pytest
 
 from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
-from ansible_collections.capstan.release.tests.unit.helpers import read, write
+from ansible_collections.capstan.release.tests.unit.helpers import read, refusal, write
+
+R1 = '20261121221401'
 
 
 @pytest.fixture
@@ -210,6 +213,28 @@ def test_remove_tree_refuses_a_path_under_a_symlinked_parent_leading_out(tmp_pat
     assert read(tmp_path / 'outside' / 'inner' / 'sentinel') == 'x'
 
 
+def test_remove_tree_refuses_a_directory_whose_real_path_is_inside_keep(tmp_path):
+    shared = tmp_path / 'shared'
+    write(str(shared / 'public' / 'uploads' / 'photo.jpg'), 'jpg')
+    release = tmp_path / 'releases' / R1
+    release.mkdir(parents=True)
+    os.symlink(str(shared / 'public'), str(release / 'public'))
+    message = refusal(_fsops.remove_tree, str(release / 'public' / 'uploads'), str(release / 'public'), keep=str(shared))
+    assert message.endswith('its real path is inside %s' % shared)
+    assert read(str(shared / 'public' / 'uploads' / 'photo.jpg')) == 'jpg'
+
+
+def test_remove_tree_with_keep_removes_a_release_that_links_into_keep(tmp_path):
+    shared = tmp_path / 'shared'
+    write(str(shared / 'log' / 'production.log'), 'line\n')
+    release = tmp_path / 'releases' / R1
+    release.mkdir(parents=True)
+    os.symlink(str(shared / 'log'), str(release / 'log'))
+    _fsops.remove_tree(str(release), str(tmp_path / 'releases'), keep=str(shared))
+    assert not os.path.exists(str(release))
+    assert read(str(shared / 'log' / 'production.log')) == 'line\n'
+
+
 def test_inside(tmp_path):
     root = str(tmp_path / 'releases')
     os.mkdir(root)
@@ -234,3 +259,47 @@ def test_remove_file(tmp_path):
     write(tmp_path / 'f')
     assert _fsops.remove_file(str(tmp_path / 'f')) is True
     assert _fsops.remove_file(str(tmp_path / 'f')) is False
+
+
+# out_of_space and temp_leftovers
+
+
+@pytest.mark.parametrize('error, full', [
+    (OSError(errno.ENOSPC, 'No space left on device'), True), (OSError(errno.EDQUOT, 'Disk quota exceeded'), True),
+    (IOError(errno.ENOSPC, 'x'), True), (OSError(errno.EIO, 'I/O error'), False), (OSError('no errno'), False),
+    (ValueError('x'), False), (None, False),
+])
+def test_out_of_space(error, full):
+    assert _fsops.out_of_space(error) is full
+
+
+def test_temp_leftovers_match_the_temp_names_this_module_makes(tmp_path):
+    made = []
+    for name in ('.current.swap-1', '.REVISION.tmp-22', '.lock.new-333', '.a.tar.gz.partial-4'):
+        write(str(tmp_path / name), 'x')
+        made.append(str(tmp_path / name))
+    for name in ('.current.swap-', '.current.swap-1x', 'current.swap-1', '.current.copy-1', '..tmp-1'):
+        write(str(tmp_path / name), 'x')
+    assert _fsops.temp_leftovers(str(tmp_path)) == sorted(made)
+    expected = [str(tmp_path / '.current.swap-1'), str(tmp_path / '.lock.new-333')]
+    assert _fsops.temp_leftovers(str(tmp_path), ['current', 'lock']) == expected
+
+
+def test_temp_leftovers_for_names_match_the_whole_name(tmp_path):
+    for name in ('.current.swap-1', '.current-old.swap-2', '.lockfile.tmp-3', '.journal.bak.new-4'):
+        write(str(tmp_path / name), 'x')
+    assert _fsops.temp_leftovers(str(tmp_path), ['current', 'lock', 'journal']) == [str(tmp_path / '.current.swap-1')]
+
+
+def test_temp_leftovers_of_a_missing_folder_are_none(tmp_path):
+    assert _fsops.temp_leftovers(str(tmp_path / 'nowhere')) == []
+
+
+def test_the_temp_names_of_replace_symlink_and_archive_dir_are_leftovers_by_their_own_rule(tmp_path):
+    # What a crash in the middle of each would leave has the name temp_leftovers looks for.
+    swap = _fsops._temp_name(str(tmp_path / 'current'), 'swap')
+    partial = _fsops._temp_name(str(tmp_path / ('failed-release-%s.tar.gz' % R1)), 'partial')
+    for path in (swap, partial):
+        write(path, 'x')
+    assert _fsops.temp_leftovers(str(tmp_path), [r'(failed|rolled-back)-release-[0-9]{14}\.tar\.gz', 'current']) == sorted(
+        [swap, partial])

@@ -9,6 +9,7 @@ import pytest
 
 from ansible_collections.capstan.release.plugins.module_utils import _lock
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
+from ansible_collections.capstan.release.tests.unit.helpers import write
 
 HOLDER = {'owner': 'run-1', 'user': 'alice', 'host': 'ctl01', 'pid': 4242,
           'command': 'ansible-playbook deploy.yml', 'time': '2026-11-21T22:14:04Z'}
@@ -18,11 +19,6 @@ HOLDER = {'owner': 'run-1', 'user': 'alice', 'host': 'ctl01', 'pid': 4242,
 def lock_path(tmp_path):
     (tmp_path / 'app' / '.capstan').mkdir(parents=True)
     return str(tmp_path / 'app' / '.capstan' / 'lock')
-
-
-def write(path, data):
-    with open(path, 'wb') as handle:
-        handle.write(data)
 
 
 def test_describe_names_user_host_pid_and_time():

@@ -1,21 +1,30 @@
-"""_releases: names, the snapshot of a tree, and the prune rules, called directly."""
+"""_releases: names, linked paths, deploy_to and the tree, the snapshot of a tree, and the prune rules, called directly."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import json
 import os
+import shutil
+import tempfile
 import time
 
 import pytest
+
+from hypothesis import given, settings, strategies as st
 
 from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
-from ansible_collections.capstan.release.tests.unit.helpers import deploy, write
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, refusal, write
 
 UTC = datetime.timezone.utc
 R1, R2, R3, R4, R5 = '20261121221401', '20261121221402', '20261121221403', '20261121221404', '20261121221405'
+
+# Short paths over few names, so that overlaps (same, inside) come up often.
+paths = st.lists(st.sampled_from(['a', 'b', 'ab', 'a.b']), min_size=1, max_size=3).map('/'.join)
 
 
 def snapshot(deploy_to):
@@ -114,6 +123,37 @@ def test_next_free_name_before_skips_taken_names():
     assert _releases.next_free_name_before([R3, R2], R4) == R1
 
 
+@given(st.datetimes(min_value=datetime.datetime(1000, 1, 1), max_value=datetime.datetime(9999, 12, 31, 23, 59, 59)))
+def test_every_utc_second_is_a_release_name(moment):
+    assert _releases.is_release_name(moment.strftime('%Y%m%d%H%M%S'))
+
+
+@given(st.text(alphabet='0123456789', min_size=14, max_size=14))
+def test_a_14_digit_name_is_a_release_exactly_when_it_is_a_valid_time(name):
+    try:
+        datetime.datetime.strptime(name, '%Y%m%d%H%M%S')
+        valid = True
+    except ValueError:
+        valid = False
+    assert _releases.is_release_name(name) is valid
+
+
+@given(st.lists(st.datetimes(min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(9999, 12, 31, 23, 59, 58)),
+                max_size=5),
+       st.datetimes(min_value=datetime.datetime(2000, 1, 1), max_value=datetime.datetime(2100, 1, 1)))
+def test_next_release_name_is_a_release_name_newer_than_every_existing_one(existing, now):
+    names = [moment.strftime('%Y%m%d%H%M%S') for moment in existing]
+    name = _releases.next_release_name(names, now=now.replace(tzinfo=datetime.timezone.utc))
+    assert _releases.is_release_name(name)
+    assert all(name > other for other in names)
+
+
+def test_next_release_name_after_99991231235959_is_one_sentence_naming_it():
+    message = refusal(_releases.next_release_name, ['20261121221401', '99991231235959'])
+    assert message == ('no release name after 99991231235959 fits in 14 digits, and a new release must be newer than every '
+                       'existing one: move release 99991231235959 out of releases/ (it is dated in the year 9999)')
+
+
 @pytest.mark.parametrize('path, expected', [('log', 'log'), ('tmp/pids', 'tmp/pids'), ('.env', '.env')])
 def test_check_relative_accepts_relative_paths(path, expected):
     assert _releases.check_relative(path, 'linked_dirs') == expected
@@ -124,6 +164,67 @@ def test_check_relative_refuses_naming_the_variable(path):
     with pytest.raises(CapstanError) as error:
         _releases.check_relative(path, 'linked_files')
     assert str(error.value).startswith('linked_files entries must')
+
+
+# check_linked
+
+
+def test_check_linked_returns_both_lists():
+    assert _releases.check_linked(['log', 'tmp/pids', 'public/uploads'], ['config/database.yml', '.env']) == (
+        ['log', 'tmp/pids', 'public/uploads'], ['config/database.yml', '.env'])
+
+
+def test_check_linked_none_is_empty():
+    assert _releases.check_linked(None, None) == ([], [])
+
+
+@pytest.mark.parametrize('dirs, files, message', [
+    (['log', 'log'], [], "linked_dirs overlap: 'log' and 'log'"),
+    (['public', 'public/uploads'], [], "linked_dirs overlap: 'public' and 'public/uploads'"),
+    (['public/uploads', 'public'], [], "linked_dirs overlap: 'public/uploads' and 'public'"),
+    ([], ['.env', '.env'], "linked_files overlap: '.env' and '.env'"),
+    (['config'], ['config/database.yml'], "linked_dirs and linked_files overlap: 'config' and 'config/database.yml'"),
+    (['config/app.yml'], ['config/app.yml'], "linked_dirs and linked_files overlap: 'config/app.yml' and 'config/app.yml'"),
+])
+def test_check_linked_refuses_paths_that_overlap(dirs, files, message):
+    assert refusal(_releases.check_linked, dirs, files).startswith(message + '; ')
+
+
+@pytest.mark.parametrize('dirs', [['public', 'public_html'], ['log', 'logs/old'], ['a/b', 'a/bc'], ['config/a', 'config/b']])
+def test_check_linked_a_common_prefix_is_no_overlap(dirs):
+    assert _releases.check_linked(dirs, []) == (dirs, [])
+
+
+def test_check_linked_names_the_role_variables_when_asked():
+    message = refusal(_releases.check_linked, ['config'], ['config/x'], names=('deploy_linked_dirs', 'deploy_linked_files'))
+    assert message.startswith('deploy_linked_dirs and deploy_linked_files overlap')
+
+
+@pytest.mark.parametrize('dirs, files, start', [
+    ('log', [], 'linked_dirs must be a list of paths relative to the release'),
+    ([], {'a': 1}, 'linked_files must be a list of paths relative to the release'),
+    (['../shared'], [], 'linked_dirs entries must be plain relative paths'),
+    ([], ['/etc/passwd'], 'linked_files entries must be relative to the release'),
+])
+def test_check_linked_refuses_what_is_no_list_of_relative_paths(dirs, files, start):
+    assert refusal(_releases.check_linked, dirs, files).startswith(start)
+
+
+def overlapping(entries):
+    parts = [tuple(entry.split('/')) for entry in entries]
+    return any(a[:len(b)] == b or b[:len(a)] == a for index, a in enumerate(parts) for b in parts[index + 1:])
+
+
+@given(st.lists(paths, max_size=4), st.lists(paths, max_size=4))
+def test_check_linked_refuses_exactly_the_overlapping_pairs(dirs, files):
+    if overlapping(dirs + files):
+        with pytest.raises(CapstanError):
+            _releases.check_linked(dirs, files)
+    else:
+        assert _releases.check_linked(dirs, files) == (dirs, files)
+
+
+# deploy_to and Tree
 
 
 @pytest.mark.parametrize('deploy_to', ['srv/app', '', None, './app'])
@@ -140,6 +241,48 @@ def test_tree_paths():
     assert tree.archive_path(R1, 'rolled_back') == '/srv/app/rolled-back-release-%s.tar.gz' % R1
     with pytest.raises(CapstanError):
         tree.release_path('../../etc')
+
+
+@pytest.mark.parametrize('deploy_to, normal', [
+    ('/srv/app', '/srv/app'), ('/srv/app/', '/srv/app'), ('//srv//app', '/srv/app'), ('/srv/./app/.', '/srv/app'),
+    ('/srv/x/../app', '/srv/app'), ('/../srv/app', '/srv/app'),
+])
+def test_normalise_deploy_to(deploy_to, normal):
+    assert _releases.normalise_deploy_to(deploy_to) == normal
+
+
+@pytest.mark.parametrize('deploy_to', ['/', '//', '///', '/.', '/srv/..', '/srv/x/../..', '/srv/app/../../..'])
+def test_normalise_deploy_to_refuses_what_is_root_once_normalised(deploy_to):
+    assert refusal(_releases.normalise_deploy_to, deploy_to, 'deploy_to') == (
+        'deploy_to must be a directory below /, got %r, which is / once normalised' % deploy_to)
+
+
+@pytest.mark.parametrize('deploy_to', ['srv/app', '', None, 3, '/srv/a\0pp'])
+def test_normalise_deploy_to_refuses_what_is_not_absolute(deploy_to):
+    assert refusal(_releases.normalise_deploy_to, deploy_to).startswith('deploy_to must be an absolute path, got ')
+
+
+def test_tree_uses_the_normalised_deploy_to():
+    tree = _releases.Tree('/srv//app/./current/..')
+    assert (tree.deploy_to, tree.releases, tree.shared) == ('/srv/app', '/srv/app/releases', '/srv/app/shared')
+
+
+def test_tree_refuses_a_deploy_to_that_resolves_to_root_through_a_symlink(tmp_path):
+    os.symlink('/', str(tmp_path / 'root'))
+    for deploy_to in (str(tmp_path / 'root'), str(tmp_path / 'root') + '/', str(tmp_path / 'root' / 'x' / '..')):
+        assert refusal(_releases.Tree, deploy_to).endswith('which resolves to /')
+
+
+def test_tree_on_the_controller_names_paths_without_looking_but_still_refuses_root(tmp_path):
+    os.symlink('/', str(tmp_path / 'root'))
+    assert _releases.Tree(str(tmp_path / 'root'), resolve=False).releases == str(tmp_path / 'root' / 'releases')
+    assert refusal(_releases.Tree, '/srv/..', resolve=False).endswith('which is / once normalised')
+
+
+def test_tree_accepts_a_symlinked_deploy_to_below_root(tmp_path):
+    os.makedirs(str(tmp_path / 'real'))
+    os.symlink(str(tmp_path / 'real'), str(tmp_path / 'app'))
+    assert _releases.Tree(str(tmp_path / 'app')).deploy_to == str(tmp_path / 'app')
 
 
 # snapshot: current
@@ -375,3 +518,151 @@ def test_archive_kind():
     assert _releases.archive_kind('rolled_back') == 'rolled_back'
     for state in ('unfinished', 'finished', 'failed', 'unknown', 'removed'):
         assert _releases.archive_kind(state) == 'failed'
+
+
+# prune_plan and archives_plan: properties on real trees built per example (hypothesis)
+
+EPOCH = datetime.datetime(2026, 1, 1)
+STATES = ('successful', 'unfinished', 'finished', 'failed', 'unknown')
+EVENTS = {'successful': 'succeeded', 'unfinished': 'created', 'finished': 'finished', 'failed': 'failed'}
+
+names = st.integers(min_value=0, max_value=400 * 86400).map(
+    lambda seconds: (EPOCH + datetime.timedelta(seconds=seconds)).strftime('%Y%m%d%H%M%S'))
+
+
+@st.composite
+def trees(draw):
+    """A tree: release name -> (state, mtime), which one is current, keep, exclude."""
+    release_names = sorted(draw(st.sets(names, min_size=1, max_size=10)))
+    releases = {name: (draw(st.sampled_from(STATES)), draw(st.integers(min_value=10 ** 9, max_value=2 * 10 ** 9)))
+                for name in release_names}
+    current = draw(st.one_of(st.none(), st.sampled_from(release_names)))
+    keep = draw(st.integers(min_value=1, max_value=12))
+    exclude = draw(st.lists(st.sampled_from(release_names), max_size=2, unique=True))
+    return releases, current, keep, exclude
+
+
+@contextlib.contextmanager
+def built(releases, current):
+    """The tree on disk, releases recorded in the journal the way the steps record them."""
+    root = tempfile.mkdtemp(prefix='capstan-prop-')
+    try:
+        tree = _releases.Tree(os.path.join(root, 'app'))
+        os.makedirs(tree.state_dir)
+        events = []
+        for name, (state, _mtime) in releases.items():
+            os.makedirs(tree.release_path(name))
+            if state != 'unknown':
+                events.append(json.dumps({'time': _journal.utc_stamp(), 'event': EVENTS[state], 'release': name}))
+        with open(tree.journal, 'w') as journal:  # what append_event writes, without an fsync a line
+            journal.write(''.join(line + '\n' for line in events))
+        if current:
+            os.symlink(tree.release_path(current), tree.current)
+        for name, (_state, mtime) in releases.items():
+            os.utime(tree.release_path(name), (mtime, mtime))
+        yield tree
+    finally:
+        shutil.rmtree(root)
+
+
+def effective_states(releases, current):
+    """The states the model must see: a release without a journal entry that is current went live."""
+    states = {name: state for name, (state, _mtime) in releases.items()}
+    if current is not None and states[current] == 'unknown':
+        states[current] = 'successful'
+    return states
+
+
+def expected_kept(successful, current, keep):
+    """The successful releases the rule keeps, from names alone: newest ``keep``, current among them."""
+    newest = successful[-keep:]
+    if current in successful and current not in newest:
+        newest = ([current] + successful[-(keep - 1):]) if keep > 1 else [current]
+    return set(newest)
+
+
+@settings(max_examples=100, deadline=None)
+@given(trees())
+def test_prune_plan_properties(example):
+    releases, current, keep, exclude = example
+    with built(releases, current) as tree:
+        snapshot = _releases.Snapshot(tree)
+        states = effective_states(releases, current)
+        assert snapshot.states == states
+        assert snapshot.current == current
+
+        plan = _releases.prune_plan(snapshot, keep, exclude)
+        removed = [name for name, _reason in plan]
+        successful = sorted(name for name, state in states.items() if state == 'successful')
+
+        assert current not in removed
+        assert not set(removed) & set(exclude)
+        assert removed == sorted(removed), 'oldest first'
+        assert len(set(removed)) == len(removed)
+        for name, reason in plan:
+            assert reason == ('old' if states[name] == 'successful' else states[name])
+
+        # every leftover goes, unless protected
+        leftovers = set(name for name, state in states.items() if state != 'successful')
+        assert leftovers - set(removed) == leftovers & (set(exclude) | {current})
+
+        # the kept successful ones: the newest by name (current among them), plus excluded ones
+        survivors = set(successful) - set(removed)
+        kept = expected_kept(successful, current, keep)
+        assert survivors == kept | (set(exclude) & set(successful))
+        if not exclude:
+            assert len(survivors) == min(keep, len(successful))
+        if current in successful:
+            assert current in survivors
+
+
+@settings(max_examples=50, deadline=None)
+@given(trees(), st.randoms(use_true_random=False))
+def test_prune_plan_ignores_mtimes(example, rng):
+    releases, current, keep, exclude = example
+    with built(releases, current) as tree:
+        first = _releases.prune_plan(_releases.Snapshot(tree), keep, exclude)
+        for name in releases:
+            stamp = rng.randint(10 ** 9, 2 * 10 ** 9)
+            os.utime(tree.release_path(name), (stamp, stamp))
+        assert _releases.prune_plan(_releases.Snapshot(tree), keep, exclude) == first
+
+
+@settings(max_examples=50, deadline=None)
+@given(trees(), st.data())
+def test_a_leaving_release_is_never_planned_and_never_kept(example, data):
+    releases, current, keep, _exclude = example
+    candidates = sorted(name for name in releases if name != current)
+    if not candidates:
+        return
+    leaving = data.draw(st.sampled_from(candidates))
+    with built(releases, current) as tree:
+        snapshot = _releases.Snapshot(tree)
+        states = effective_states(releases, current)
+        plan = _releases.prune_plan(snapshot, keep, leaving=[leaving])
+        removed = set(name for name, _reason in plan)
+        assert leaving not in removed
+        successful = sorted(name for name, state in states.items() if state == 'successful' and name != leaving)
+        assert set(successful) - removed == expected_kept(successful, current, keep)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(['failed', 'rolled_back']), names), max_size=8, unique_by=lambda e: e[1]),
+       st.integers(min_value=0, max_value=10),
+       st.lists(st.integers(min_value=10 ** 9, max_value=2 * 10 ** 9), min_size=8, max_size=8))
+def test_archives_plan_keeps_the_newest_by_release_name_whatever_their_mtimes(archives, keep_archives, mtimes):
+    root = tempfile.mkdtemp(prefix='capstan-prop-')
+    try:
+        tree = _releases.Tree(os.path.join(root, 'app'))
+        os.makedirs(tree.deploy_to)
+        files = []
+        for (kind, name), mtime in zip(archives, mtimes):
+            path = tree.archive_path(name, kind)
+            open(path, 'w').close()
+            os.utime(path, (mtime, mtime))
+            files.append((name, os.path.basename(path)))
+        gone = _releases.archives_plan(_releases.Snapshot(tree), keep_archives)
+        by_name = [entry for _name, entry in sorted(files)]
+        assert gone == by_name[:max(len(by_name) - keep_archives, 0)]
+    finally:
+        shutil.rmtree(root)

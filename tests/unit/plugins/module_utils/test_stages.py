@@ -20,7 +20,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.module_utils._content import manifests
 from ansible_collections.capstan.release.plugins.module_utils._content import plans
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
-from ansible_collections.capstan.release.tests.unit.helpers import deploy, listing, read, release_path, write
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, fill, listing, read, release_path, tmpfs, write
 
 R1, R2, R3, R4 = '20261121221401', '20261121221402', '20261121221403', '20261121221404'
 RUN = {'owner': 'ctl01-4242-1-uuid', 'user': 'tester', 'host': 'ctl01', 'pid': 4242,
@@ -82,30 +82,6 @@ def deploy_copy(deploy_to, bundles, src, name, run=None, keep=5, keep_archives=5
     build_copy(deploy_to, bundles, src, name, run)
     _steps.swap_current(deploy_to, name, run=run['owner'])
     return _stages.finish_deploy(deploy_to, run, name, 'main', 'tester', keep, keep_archives)
-
-
-@contextlib.contextmanager
-def tmpfs(path, size):
-    if os.geteuid() != 0:
-        pytest.skip('mounting a tmpfs needs root')
-    os.makedirs(path, exist_ok=True)
-    subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'size=%s' % size, 'tmpfs', path])
-    try:
-        yield path
-    finally:
-        subprocess.call(['umount', '-l', path])
-
-
-def fill(folder):
-    """Write a file in ``folder`` until its filesystem is full."""
-    fd = os.open(os.path.join(folder, 'filler'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        while os.write(fd, b'\0' * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # live_status
@@ -734,23 +710,13 @@ def test_the_user_that_owns_the_tree_starts_and_locks_it(tmp_path, srv):
     assert started['locked'] is True and os.stat(tree(deploy_to).lock).st_uid == nobody.pw_uid
 
 
-def test_start_rollback_refuses_a_tree_its_user_cannot_write_and_takes_no_lock(tmp_path, srv):
+@pytest.mark.parametrize('start', [_stages.start_rollback, _stages.start_drill], ids=['rollback', 'drill'])
+def test_start_of_a_rollback_or_drill_refuses_a_tree_its_user_cannot_write_and_takes_no_lock(tmp_path, srv, start):
     deploy_to = os.path.join(srv, 'app')
     three_releases(tmp_path, deploy_to)
     before = listing(deploy_to)
     with as_nobody():
         with pytest.raises(CapstanError) as error:
-            _stages.start_rollback(deploy_to, ROLLBACK)
-    assert str(error.value).startswith('deploy_to %s is owned by root (mode 0755) and nobody cannot write it: ' % deploy_to)
-    assert listing(deploy_to) == before
-
-
-def test_start_drill_refuses_a_tree_its_user_cannot_write_and_takes_no_lock(tmp_path, srv):
-    deploy_to = os.path.join(srv, 'app')
-    three_releases(tmp_path, deploy_to)
-    before = listing(deploy_to)
-    with as_nobody():
-        with pytest.raises(CapstanError) as error:
-            _stages.start_drill(deploy_to, ROLLBACK)
+            start(deploy_to, ROLLBACK)
     assert str(error.value).startswith('deploy_to %s is owned by root (mode 0755) and nobody cannot write it: ' % deploy_to)
     assert listing(deploy_to) == before

@@ -12,9 +12,8 @@ import pytest
 from ansible.parsing.dataloader import DataLoader
 
 from ansible_collections.capstan.release.plugins.filter.hook_files import hook_list
-from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
 from ansible_collections.capstan.release.plugins.plugin_utils import _hooks
-from ansible_collections.capstan.release.tests.unit.helpers import write
+from ansible_collections.capstan.release.tests.unit.helpers import refusal, write
 
 COLLECTIONS = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..', '.collections'))
 
@@ -49,13 +48,6 @@ def load(hooks, folder):
     return _hooks.load(hooks, [str(folder)], DataLoader())
 
 
-def refusal(hooks, folder):
-    with pytest.raises(CapstanError) as error:
-        load(hooks, folder)
-    assert '\n' not in str(error.value)
-    return str(error.value)
-
-
 def load_with_play(hooks, folder):
     done = subprocess.run([sys.executable, '-c', CONTROLLER, COLLECTIONS, json.dumps(hooks), str(folder)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
@@ -80,17 +72,17 @@ def test_an_empty_hook_file_is_no_tasks(tmp_path):
 
 
 def test_unknown_hook_points_are_refused_before_any_file_is_read(tmp_path):
-    assert refusal({'after_deploy': 'missing.yml'}, tmp_path).startswith('deploy_hooks has unknown keys after_deploy; ')
+    assert refusal(load, {'after_deploy': 'missing.yml'}, tmp_path).startswith('deploy_hooks has unknown keys after_deploy; ')
 
 
 def test_a_missing_file_is_refused_naming_the_point_and_where_it_was_looked_for(tmp_path):
-    assert refusal({'before_publishing': 'hooks/gone.yml'}, tmp_path) == (
+    assert refusal(load, {'before_publishing': 'hooks/gone.yml'}, tmp_path) == (
         'deploy_hooks.before_publishing names hooks/gone.yml, which is in none of %s, %s' % (tmp_path, os.getcwd()))
 
 
 def test_a_file_that_is_no_yaml_is_refused_in_one_line(tmp_path):
     path = hook(tmp_path, 'broken.yml', '- name: [unclosed\n  debug: {}\n')
-    assert refusal({'after_updated': 'broken.yml'}, tmp_path).startswith(
+    assert refusal(load, {'after_updated': 'broken.yml'}, tmp_path).startswith(
         'deploy_hooks.after_updated names %s, which is not valid YAML: ' % path)
 
 
@@ -101,14 +93,14 @@ def test_a_file_that_is_no_yaml_is_refused_in_one_line(tmp_path):
 ])
 def test_a_file_that_is_no_task_list_is_refused(tmp_path, text, kind):
     path = hook(tmp_path, 'hook.yml', text)
-    assert refusal({'after_updated': 'hook.yml'}, tmp_path) == (
+    assert refusal(load, {'after_updated': 'hook.yml'}, tmp_path) == (
         'deploy_hooks.after_updated names %s, which is %s, not a list of tasks' % (path, kind))
 
 
 def test_the_first_refusal_of_several_points_is_the_one_reported(tmp_path):
     hook(tmp_path, 'ok.yml', DEBUG)
     bad = hook(tmp_path, 'bad.yml', '{}\n')
-    assert refusal({'failed': 'bad.yml', 'after_updated': 'ok.yml'}, tmp_path).startswith(
+    assert refusal(load, {'failed': 'bad.yml', 'after_updated': 'ok.yml'}, tmp_path).startswith(
         'deploy_hooks.failed names %s, which is a mapping' % bad)
 
 

@@ -11,23 +11,13 @@ import pytest
 from ansible_collections.capstan.release.plugins.module_utils import _steps
 from ansible_collections.capstan.release.plugins.module_utils._content import git_source
 from ansible_collections.capstan.release.plugins.module_utils._errors import CapstanError
-from ansible_collections.capstan.release.tests.unit.helpers import ino, make_app, read, release_path, write
+from ansible_collections.capstan.release.tests.unit.helpers import git, ino, make_app, read, release_path, write
 
 
 def runner(argv, cwd=None, environ=None):
     proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False,
                           env=dict(os.environ, GIT_TERMINAL_PROMPT='0', LC_ALL='C', **(environ or {})))
     return proc.returncode, proc.stdout, proc.stderr
-
-
-GIT_ENV = {'GIT_AUTHOR_NAME': 'T', 'GIT_AUTHOR_EMAIL': 't@example.com', 'GIT_COMMITTER_NAME': 'T',
-           'GIT_COMMITTER_EMAIL': 't@example.com'}
-
-
-def git(repo, *args, **env):
-    proc = subprocess.run(['git'] + list(args), cwd=str(repo), capture_output=True, text=True, check=True,
-                          env=dict(os.environ, **dict(GIT_ENV, **env)))
-    return proc.stdout.strip()
 
 
 @pytest.fixture

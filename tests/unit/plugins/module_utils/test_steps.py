@@ -1,11 +1,10 @@
-"""How releases leave a tree: retire, prune, the rollback mark, crash leftovers and a full disk (_steps and _fsops)."""
+"""_steps: the steps the modules run, called directly on real trees: linking shared paths into a release,
+retire, the rollback mark, prune of releases and of crash leftovers, a full disk."""
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
-import subprocess
 import tarfile
 
 import pytest
@@ -14,7 +13,7 @@ from ansible_collections.capstan.release.plugins.module_utils import _fsops
 from ansible_collections.capstan.release.plugins.module_utils import _journal
 from ansible_collections.capstan.release.plugins.module_utils import _releases
 from ansible_collections.capstan.release.plugins.module_utils import _steps
-from ansible_collections.capstan.release.tests.unit.helpers import deploy, release_path, write
+from ansible_collections.capstan.release.tests.unit.helpers import deploy, fill, listing, read, refusal, release_path, tmpfs, write
 
 NAMES = ['20261121221401', '20261121221402', '20261121221403', '20261121221404', '20261121221405']
 R1, R2, R3, R4, R5 = NAMES
@@ -46,27 +45,59 @@ def unfinished(deploy_to, name, state='failed'):
         _journal.append_event(tree(deploy_to).journal, state, name)
 
 
-@contextlib.contextmanager
-def tmpfs(path, size):
-    if os.geteuid() != 0:
-        pytest.skip('mounting a tmpfs needs root')
-    os.makedirs(path, exist_ok=True)
-    subprocess.check_call(['mount', '-t', 'tmpfs', '-o', 'size=%s' % size, 'tmpfs', path])
-    try:
-        yield path
-    finally:
-        subprocess.call(['umount', '-l', path])
+# linking shared paths into a release (_make_link, through finish_release)
 
 
-def fill(folder):
-    fd = os.open(os.path.join(folder, 'filler'), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        while os.write(fd, b'\0' * 4096):
-            pass
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+def shared_file(deploy_to, rel, text):
+    write(os.path.join(deploy_to, 'shared', rel), text)
+
+
+def test_linking_through_a_symlink_into_shared_is_refused_and_shared_is_kept(deploy_to):
+    shared_file(deploy_to, 'config/database.yml', 'db: prod\n')
+    _steps.prepare_release(deploy_to, R1)
+    # The content itself links config/ into shared/ (as Capistrano apps sometimes commit).
+    os.symlink(os.path.join(deploy_to, 'shared', 'config'), release_path(deploy_to, R1, 'config'))
+    before = listing(os.path.join(deploy_to, 'shared'))
+    message = refusal(_steps.finish_release, deploy_to, R1, 'rev', linked_files=['config/database.yml'])
+    assert message.startswith('cannot link config/database.yml: config leads through a symlink (to %s/shared/config)'
+                              % os.path.realpath(deploy_to))
+    assert listing(os.path.join(deploy_to, 'shared')) == before
+    assert read(os.path.join(deploy_to, 'shared', 'config', 'database.yml')) == 'db: prod\n'
+
+
+def test_linking_a_dir_through_a_symlink_into_shared_never_removes_shared_content(deploy_to):
+    write(os.path.join(deploy_to, 'shared', 'public', 'uploads', 'photo.jpg'), 'jpg')
+    _steps.prepare_release(deploy_to, R1)
+    os.symlink(os.path.join(deploy_to, 'shared', 'public'), release_path(deploy_to, R1, 'public'))
+    refusal(_steps.finish_release, deploy_to, R1, 'rev', linked_dirs=['public/uploads'])
+    assert read(os.path.join(deploy_to, 'shared', 'public', 'uploads', 'photo.jpg')) == 'jpg'
+    assert not os.path.islink(os.path.join(deploy_to, 'shared', 'public', 'uploads'))
+
+
+def test_linking_replaces_a_symlink_the_content_has_without_touching_its_target(deploy_to):
+    write(os.path.join(deploy_to, 'shared', 'log', 'production.log'), 'line\n')
+    _steps.prepare_release(deploy_to, R1)
+    os.symlink(os.path.join(deploy_to, 'shared', 'log'), release_path(deploy_to, R1, 'log'))
+    _steps.finish_release(deploy_to, R1, 'rev', linked_dirs=['log'])
+    assert os.readlink(release_path(deploy_to, R1, 'log')) == os.path.join(deploy_to, 'shared', 'log')
+    assert read(os.path.join(deploy_to, 'shared', 'log', 'production.log')) == 'line\n'
+
+
+def test_linking_replaces_a_real_dir_of_the_content(deploy_to):
+    write(os.path.join(deploy_to, 'shared', 'log', 'production.log'), 'line\n')
+    _steps.prepare_release(deploy_to, R1)
+    write(release_path(deploy_to, R1, 'log', 'dev.log'), 'from the repo\n')
+    _steps.finish_release(deploy_to, R1, 'rev', linked_dirs=['log'])
+    assert os.path.islink(release_path(deploy_to, R1, 'log'))
+    assert sorted(os.listdir(os.path.join(deploy_to, 'shared', 'log'))) == ['production.log']
+
+
+def test_overlapping_linked_paths_are_refused_before_the_release_exists(deploy_to):
+    shared_file(deploy_to, 'config/database.yml', 'db\n')
+    message = refusal(_steps.finish_release, deploy_to, R1, 'rev', linked_dirs=['config'], linked_files=['config/database.yml'])
+    assert message.startswith("linked_dirs and linked_files overlap: 'config' and 'config/database.yml'")
+    assert not os.path.exists(release_path(deploy_to, R1))
+    assert read(os.path.join(deploy_to, 'shared', 'config', 'database.yml')) == 'db\n'
 
 
 # retire
@@ -253,47 +284,3 @@ def test_prune_in_check_mode_removes_no_leftover(deploy_to):
     write(os.path.join(deploy_to, '.current.swap-4242'), 'x')
     assert _steps.prune(deploy_to, 5, 5, check=True)['leftovers_removed'] == [os.path.join(deploy_to, '.current.swap-4242')]
     assert os.path.exists(os.path.join(deploy_to, '.current.swap-4242'))
-
-
-# _fsops
-
-
-@pytest.mark.parametrize('error, full', [
-    (OSError(errno.ENOSPC, 'No space left on device'), True), (OSError(errno.EDQUOT, 'Disk quota exceeded'), True),
-    (IOError(errno.ENOSPC, 'x'), True), (OSError(errno.EIO, 'I/O error'), False), (OSError('no errno'), False),
-    (ValueError('x'), False), (None, False),
-])
-def test_out_of_space(error, full):
-    assert _fsops.out_of_space(error) is full
-
-
-def test_temp_leftovers_match_the_temp_names_this_module_makes(tmp_path):
-    made = []
-    for name in ('.current.swap-1', '.REVISION.tmp-22', '.lock.new-333', '.a.tar.gz.partial-4'):
-        write(str(tmp_path / name), 'x')
-        made.append(str(tmp_path / name))
-    for name in ('.current.swap-', '.current.swap-1x', 'current.swap-1', '.current.copy-1', '..tmp-1'):
-        write(str(tmp_path / name), 'x')
-    assert _fsops.temp_leftovers(str(tmp_path)) == sorted(made)
-    expected = [str(tmp_path / '.current.swap-1'), str(tmp_path / '.lock.new-333')]
-    assert _fsops.temp_leftovers(str(tmp_path), ['current', 'lock']) == expected
-
-
-def test_temp_leftovers_for_names_match_the_whole_name(tmp_path):
-    for name in ('.current.swap-1', '.current-old.swap-2', '.lockfile.tmp-3', '.journal.bak.new-4'):
-        write(str(tmp_path / name), 'x')
-    assert _fsops.temp_leftovers(str(tmp_path), ['current', 'lock', 'journal']) == [str(tmp_path / '.current.swap-1')]
-
-
-def test_temp_leftovers_of_a_missing_folder_are_none(tmp_path):
-    assert _fsops.temp_leftovers(str(tmp_path / 'nowhere')) == []
-
-
-def test_the_temp_names_of_replace_symlink_and_archive_dir_are_leftovers_by_their_own_rule(tmp_path):
-    # What a crash in the middle of each would leave has the name temp_leftovers looks for.
-    swap = _fsops._temp_name(str(tmp_path / 'current'), 'swap')
-    partial = _fsops._temp_name(str(tmp_path / ('failed-release-%s.tar.gz' % R1)), 'partial')
-    for path in (swap, partial):
-        write(path, 'x')
-    assert _fsops.temp_leftovers(str(tmp_path), [r'(failed|rolled-back)-release-[0-9]{14}\.tar\.gz', 'current']) == sorted(
-        [swap, partial])
