@@ -203,6 +203,16 @@ def releases(fleet, deploy_to):
     return [out.split() for out in fleet.each('ls %s/releases 2>/dev/null || true' % deploy_to)]
 
 
+def failing_hook(tmp_path, host, message, task):
+    """A hook file whose one task, named ``task``, fails with ``message`` on ``host`` (on every host when None)."""
+    lines = ['- name: %s' % task, '  ansible.builtin.fail:', '    msg: %s' % json.dumps(message)]
+    if host:
+        lines.append('  when: inventory_hostname == "%s"' % host)
+    path = tmp_path / ('fail_%s.yml' % re.sub(r'[^a-z0-9]+', '_', task.lower()))
+    path.write_text('\n'.join(lines) + '\n')
+    return path
+
+
 def lock_files(fleet, deploy_to):
     return [out.strip() for out in fleet.each('cat %s/.capstan/lock 2>/dev/null || true' % deploy_to)]
 

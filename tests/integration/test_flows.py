@@ -9,7 +9,8 @@ import subprocess
 import pytest
 
 from ansible_collections.capstan.release.tests.integration.helpers import (LINKS, PLAYBOOK, REPO, Run, app, current, deploy, env,
-                                                                           lock_files, ok, play, prepare_shared, releases)
+                                                                           failing_hook, lock_files, ok, play, prepare_shared,
+                                                                           releases)
 
 
 def test_deploys_land_on_every_host_alike_and_redeploying_changes_nothing(fleet, deploy_to, tmp_path):
@@ -85,12 +86,8 @@ def test_a_hook_failing_on_one_host_before_publishing_publishes_nowhere(fleet, d
     prepare_shared(fleet, deploy_to)
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
     before = current(fleet, deploy_to)
-    hook = tmp_path / 'fail_on_host2.yml'
-    hook.write_text(
-        '- name: Fail on host2 before publishing\n'
-        '  ansible.builtin.fail:\n'
-        '    msg: "hook refused release {{ deploy_release_name }} ({{ deploy_mode }})"\n'
-        '  when: inventory_hostname == "host2"\n')
+    hook = failing_hook(tmp_path, 'host2', 'hook refused release {{ deploy_release_name }} ({{ deploy_mode }})',
+                        'Fail on host2 before publishing')
     run = deploy(fleet, deploy_to, app(tmp_path, 'v2'), deploy_hooks={'before_publishing': str(hook)})
     assert run.rc != 0, run
     failures = run.failures()
@@ -328,12 +325,8 @@ def test_an_after_finished_hook_failing_on_one_host_keeps_the_recorded_release_l
     prepare_shared(fleet, deploy_to)
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
     before = current(fleet, deploy_to)
-    hook = tmp_path / 'fail_after_finished_on_host3.yml'
-    hook.write_text(
-        '- name: Fail on host3 after finished\n'
-        '  ansible.builtin.fail:\n'
-        '    msg: "after_finished hook refused release {{ deploy_release_name }}"\n'
-        '  when: inventory_hostname == "host3"\n')
+    hook = failing_hook(tmp_path, 'host3', 'after_finished hook refused release {{ deploy_release_name }}',
+                        'Fail on host3 after finished')
     playbook = tmp_path / 'deploy.yml'
     playbook.write_text(
         '- name: Deploy\n'

@@ -11,8 +11,8 @@ import time
 import pytest
 
 from ansible_collections.capstan.release.plugins.filter.releases_report import duration
-from ansible_collections.capstan.release.tests.integration.helpers import (PLAYBOOK, REPO, Run, app, deploy, env, ok, play,
-                                                                           prepare_shared)
+from ansible_collections.capstan.release.tests.integration.helpers import (PLAYBOOK, REPO, Run, app, deploy, env, failing_hook,
+                                                                           ok, play, prepare_shared)
 
 
 def journal(fleet, index, deploy_to):
@@ -50,11 +50,7 @@ def names_of(fleet, deploy_to):
 
 def test_releases_shows_history_drift_and_the_delivery_figures_of_the_fleet(fleet, deploy_to, tmp_path):
     prepare_shared(fleet, deploy_to)
-    hook = tmp_path / 'fail_on_host2.yml'
-    hook.write_text('- name: Fail on host2 before publishing\n'
-                    '  ansible.builtin.fail:\n'
-                    '    msg: refused\n'
-                    '  when: inventory_hostname == "host2"\n')
+    hook = failing_hook(tmp_path, 'host2', 'refused', 'Fail on host2 before publishing')
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v1')))
     ok(deploy(fleet, deploy_to, app(tmp_path, 'v2')))
     first, second = names_of(fleet, deploy_to)[0]
