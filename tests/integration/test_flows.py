@@ -315,8 +315,8 @@ def test_hooks_see_the_paths_of_their_own_host_when_deploy_to_differs_by_host(fl
 
 
 @pytest.mark.parametrize('serial', [None, 1], ids=['one-batch', 'serial-1'])
-def test_an_after_finished_hook_failing_on_one_host_keeps_the_recorded_release_live_everywhere(fleet, deploy_to, tmp_path,
-                                                                                                serial):
+def test_an_after_finished_hook_failing_on_one_host_keeps_the_recorded_release_live_everywhere(
+        fleet, deploy_to, tmp_path, serial):
     """Invariant 11: once every host of the batch recorded the deploy, a failure is reported but switches nothing back.
 
     With serial batches the earlier batches still hold their locks when the last batch's hook fails:

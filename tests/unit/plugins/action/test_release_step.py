@@ -57,8 +57,10 @@ class Vars(dict):
         return super().get(name, default)
 
 
-def action(tmp_path, rescued=HOSTS, outcome=None, me='host1', delegate_to=None, check_mode=False, mine=None, **more):
-    """The action on ``me``'s failure path: the hosts in ``rescued`` got there too; ``more``: {host: its variables}."""
+def action(tmp_path, rescued=None, outcome=None, me='host1', delegate_to=None, check_mode=False, mine=None, **more):
+    """The action on ``me``'s failure path: the hosts in ``rescued`` (every host when None) got there too; ``more``:
+    {host: its variables}."""
+    rescued = HOSTS if rescued is None else rescued
     hostvars = HostVars()
     for host in HOSTS:
         value = more.get(host, {})

@@ -377,8 +377,8 @@ def recorded(owner=OWNER, **more):
     return dict({'changed': True, 'recorded': True, 'release': R2, 'run_owner': owner}, **more)
 
 
-def everywhere(name, value, hosts=WEB):
-    return dict((host, {name: value}) for host in hosts)
+def everywhere(name, value, hosts=None):
+    return dict((host, {name: value}) for host in (WEB if hosts is None else hosts))
 
 
 def test_the_failure_path_reads_each_variable_once_and_the_plans_only_when_it_has_none():
@@ -581,7 +581,8 @@ def dark_web2(**more):
     return seen
 
 
-def unreachable(seen, ends_on=None, plan=FAILURE_PLAN, start=BATCH):
+def unreachable(seen, ends_on=None, plan=None, start=None):
+    plan, start = (FAILURE_PLAN if plan is None else plan), (BATCH if start is None else start)
     return _fleet.unreachable(plan, start, seen, 'deploy', STEPS, 'deploy__publishing', WEB, ends_on)
 
 
