@@ -41,7 +41,15 @@ collections: ## Link .collections/ansible_collections/capstan/release to this ch
 demo: venv collections ## Run the demo playbook
 	$(VENV)/bin/ansible-playbook playbooks/demo.yml
 
-test: units sanity lint build integration test-faults molecule ## Everything CI runs, in order
+# `make test`: every step CI runs, in order, each one's time printed as it passes (so a slow step shows in
+# the last lines of any log).
+TEST_STEPS := units sanity lint build integration test-faults molecule
+test: ## Everything CI runs, in order, with each step's time
+	@all=$$(date +%s); for step in $(TEST_STEPS); do \
+		start=$$(date +%s); \
+		$(MAKE) --no-print-directory $$step; \
+		echo "make test: $$step passed in $$(( $$(date +%s) - start ))s ($$(( $$(date +%s) - all ))s since the start)"; \
+	done
 
 test-fast: units lint ## Unit tests, ansible-lint and the local Molecule scenario (default)
 	$(MAKE) --no-print-directory molecule SCENARIO=default
@@ -74,10 +82,12 @@ integration: venv collections ## pytest tests/integration (real SSH hosts, two b
 # of its own (workers 0, 1, 2 -> CAPSTAN_BED_ID 4, 5, 6; so at most 3). FAULTS= narrows it, e.g.
 #   make test-faults FAULTS='tests/faults/test_crash.py -k deploy-before_publishing' FAULTS_WORKERS=1
 # CAPSTAN_FAULTS_SWITCHES=10 shortens the atomic-switch case (default 100 deploys and rollbacks).
+# worksteal: a worker that is done takes cases queued behind a long one (the atomic switch takes about
+# half the suite's time); -v and --durations say which case ran when and how long it took.
 FAULTS_WORKERS ?= 3
 FAULTS ?= tests/faults
 test-faults: venv collections ## Fault-injection suite (tests/faults, real SSH hosts, beds 4-6 in parallel)
-	$(VENV)/bin/pytest -n $(FAULTS_WORKERS) --dist load $(FAULTS)
+	$(VENV)/bin/pytest -n $(FAULTS_WORKERS) --dist worksteal -v --durations=15 $(FAULTS)
 
 # Every scenario of molecule/ (or SCENARIO=name), one after the other: each starts and stops its
 # own test-bed hosts (CAPSTAN_BED_ID picks the bed). .config/molecule/config.yml is the base config the

@@ -23,6 +23,10 @@ from pathlib import Path
 from typing import Sequence, Union
 
 BED = Path(__file__).resolve().with_name("bed")
+# Bounds: nothing the bed does may block a test session (a hung command raises TimeoutExpired,
+# naming it). Making 50 hosts takes about a minute; a command on a host, what it runs.
+TOOL_TIMEOUT = 900
+RUN_TIMEOUT = 600
 
 
 def state_dir() -> Path:
@@ -35,7 +39,8 @@ def state_dir() -> Path:
 def _bed(*args: str) -> str:
     """Run the tool; raise CalledProcessError (with its message) on failure."""
     done = subprocess.run(
-        [str(BED), *args], check=False, capture_output=True, text=True
+        [str(BED), *args], check=False, capture_output=True, text=True,
+        timeout=TOOL_TIMEOUT,
     )
     if done.returncode != 0:
         raise subprocess.CalledProcessError(
@@ -90,10 +95,12 @@ def run_on(
 
     A string runs under ``sh -c``; a list runs as is. Defaults: text output
     captured, no exception on failure (check the returncode); any
-    subprocess.run keyword overrides them.
+    subprocess.run keyword overrides them; it is ended after RUN_TIMEOUT s
+    unless ``timeout`` says otherwise.
     """
     argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
     check = kwargs.pop("check", False)
     kwargs.setdefault("capture_output", True)
     kwargs.setdefault("text", True)
+    kwargs.setdefault("timeout", RUN_TIMEOUT)
     return subprocess.run([str(BED), "exec", str(i), *argv], check=check, **kwargs)
