@@ -83,11 +83,14 @@ integration: venv collections ## pytest tests/integration (real SSH hosts, two b
 #   make test-faults FAULTS='tests/faults/test_crash.py -k deploy-before_publishing' FAULTS_WORKERS=1
 # CAPSTAN_FAULTS_SWITCHES=10 shortens the atomic-switch case (default 100 deploys and rollbacks).
 # worksteal: a worker that is done takes cases queued behind a long one (the atomic switch takes about
-# half the suite's time); -v and --durations say which case ran when and how long it took.
+# half the suite's time); -v and --durations say which case ran when and how long it took, and
+# tests/scripts/heartbeat.sh what the machine was doing meanwhile (load, CPU stolen, memory), every 2 min.
 FAULTS_WORKERS ?= 3
 FAULTS ?= tests/faults
+FAULTS_PYTEST = $(VENV)/bin/pytest -n $(FAULTS_WORKERS) --dist worksteal -v --durations=15 $(FAULTS)
 test-faults: venv collections ## Fault-injection suite (tests/faults, real SSH hosts, beds 4-6 in parallel)
-	$(VENV)/bin/pytest -n $(FAULTS_WORKERS) --dist worksteal -v --durations=15 $(FAULTS)
+	@echo "$(FAULTS_PYTEST)"; tests/scripts/heartbeat.sh 120 & heartbeat=$$!; \
+	trap 'kill $$heartbeat 2>/dev/null' EXIT; $(FAULTS_PYTEST)
 
 # Every scenario of molecule/ (or SCENARIO=name), one after the other: each starts and stops its
 # own test-bed hosts (CAPSTAN_BED_ID picks the bed). .config/molecule/config.yml is the base config the
