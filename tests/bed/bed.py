@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import warnings
 from pathlib import Path
 from typing import Sequence, Union
 
@@ -27,6 +28,10 @@ BED = Path(__file__).resolve().with_name("bed")
 # naming it). Making 50 hosts takes about a minute; a command on a host, what it runs.
 TOOL_TIMEOUT = 900
 RUN_TIMEOUT = 600
+# cut, heal and slow take a second or two. One that hangs (`bed slow` once waited for good on its
+# delay.py) is killed after this long and run once more, with a warning; each of them starts by
+# undoing what it set before, so a second run is safe.
+FAULT_TIMEOUT = 60
 
 
 def state_dir() -> Path:
@@ -36,11 +41,11 @@ def state_dir() -> Path:
     return Path(os.environ.get("CAPSTAN_BED_STATE") or default)
 
 
-def _bed(*args: str) -> str:
+def _bed(*args: str, timeout: int = TOOL_TIMEOUT) -> str:
     """Run the tool; raise CalledProcessError (with its message) on failure."""
     done = subprocess.run(
         [str(BED), *args], check=False, capture_output=True, text=True,
-        timeout=TOOL_TIMEOUT,
+        timeout=timeout,
     )
     if done.returncode != 0:
         raise subprocess.CalledProcessError(
@@ -59,19 +64,28 @@ def down() -> None:
     _bed("down")
 
 
+def _fault(*args: str) -> None:
+    """A fault command (cut, heal, slow), bounded by FAULT_TIMEOUT and run again once if it hangs."""
+    try:
+        _bed(*args, timeout=FAULT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        warnings.warn("bed %s hung for %d s: killed and run again" % (" ".join(args), FAULT_TIMEOUT))
+        _bed(*args, timeout=FAULT_TIMEOUT)
+
+
 def cut(i: int) -> None:
     """Take host i off the network."""
-    _bed("cut", str(i))
+    _fault("cut", str(i))
 
 
 def heal(i: int) -> None:
     """Put host i back on the network."""
-    _bed("heal", str(i))
+    _fault("heal", str(i))
 
 
 def slow(i: int, ms: int) -> None:
     """Delay host i's outgoing packets by ms milliseconds (0 removes it)."""
-    _bed("slow", str(i), str(ms))
+    _fault("slow", str(i), str(ms))
 
 
 def status() -> str:
