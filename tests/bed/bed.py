@@ -18,6 +18,7 @@ $CAPSTAN_BED_ID, as the tool does (default /var/lib/capstan-bed, or
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import warnings
 from pathlib import Path
@@ -42,16 +43,26 @@ def state_dir() -> Path:
 
 
 def _bed(*args: str, timeout: int = TOOL_TIMEOUT) -> str:
-    """Run the tool; raise CalledProcessError (with its message) on failure."""
-    done = subprocess.run(
-        [str(BED), *args], check=False, capture_output=True, text=True,
-        timeout=timeout,
-    )
-    if done.returncode != 0:
-        raise subprocess.CalledProcessError(
-            done.returncode, done.args, done.stdout, done.stderr
-        )
-    return done.stdout
+    """Run the tool; raise CalledProcessError (with its message) on failure.
+
+    It runs in a session of its own: after ``timeout`` s the whole session is
+    killed (a child left holding its output would keep the wait going), and
+    TimeoutExpired raised. What the tool means to outlive it (sshd, delay.py)
+    is in sessions of their own.
+    """
+    with subprocess.Popen(
+        [str(BED), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True,
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+            raise
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args, out, err)
+    return out
 
 
 def up(n: int) -> Path:

@@ -7,6 +7,8 @@ import os
 import socket
 import time
 
+import pytest
+
 import bed
 
 
@@ -67,3 +69,26 @@ def test_slow_adds_latency_to_one_host_only(fleet):
     assert slowed is not None and slowed >= 0.25
     assert other is not None and other < 0.25
     assert connect_seconds(address(fleet, 1)) < 0.25
+
+
+def test_a_fault_command_that_hangs_is_killed_and_run_once_more(tmp_path, monkeypatch):
+    """`bed slow` once blocked for good (its bash waiting on a delay.py that ran on): cut, heal and
+    slow are bounded, killed with everything they started in their session, and tried once more."""
+    calls = tmp_path / 'calls'
+    child = tmp_path / 'child.pid'
+    tool = tmp_path / 'bed'
+    # The first call hangs, waiting on a child of its own; the second succeeds.
+    tool.write_text('#!/bin/sh\necho "$@" >> {calls}\n[ "$(wc -l < {calls})" -gt 1 ] && exit 0\n'
+                    'sleep 600 &\necho $! > {child}\nwait\n'.format(calls=calls, child=child))
+    tool.chmod(0o755)
+    monkeypatch.setattr(bed, 'BED', tool)
+    monkeypatch.setattr(bed, 'FAULT_TIMEOUT', 2, raising=False)
+    with pytest.warns(UserWarning, match='bed slow 2 300 hung for 2 s: killed and run again'):
+        bed.slow(2, 300)
+    assert calls.read_text().splitlines() == ['slow 2 300', 'slow 2 300']
+    pid = int(child.read_text())
+    for _look in range(50):
+        if not os.path.exists('/proc/%d' % pid):
+            break
+        time.sleep(0.1)
+    assert not os.path.exists('/proc/%d' % pid), 'what the hung call started (pid %d) still runs' % pid
