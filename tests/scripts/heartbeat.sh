@@ -25,7 +25,8 @@ while sleep "$interval" >/dev/null 2>&1; do
     (( total > 0 )) || total=1
     read -r load1 _ < /proc/loadavg
     available=$(awk '/^MemAvailable:/ {print int($2 / 1024)}' /proc/meminfo)
-    printf 'heartbeat: %ds in, load %s, cpu busy %d%% iowait %d%% steal %d%%, %d MiB available\n' \
+    # A line of its own, even when pytest -v left a case's name waiting for its result.
+    printf '\nheartbeat: %ds in, load %s, cpu busy %d%% iowait %d%% steal %d%%, %d MiB available\n' \
         "$(( $(date +%s) - start ))" "$load1" "$(( 100 * (busy - busy0) / total ))" \
         "$(( 100 * (wait - wait0) / total ))" "$(( 100 * (steal - steal0) / total ))" "$available"
     busy0=$busy idle0=$idle wait0=$wait steal0=$steal
