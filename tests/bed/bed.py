@@ -26,7 +26,8 @@ from typing import Sequence, Union
 
 BED = Path(__file__).resolve().with_name("bed")
 # Bounds: nothing the bed does may block a test session (a hung command raises TimeoutExpired,
-# naming it). Making 50 hosts takes about a minute; a command on a host, what it runs.
+# naming it). The tool's longest job, `up 50`, takes about a minute; a command on a host may be a
+# whole playbook's worth of work.
 TOOL_TIMEOUT = 900
 RUN_TIMEOUT = 600
 # cut, heal and slow take a second or two. One that hangs (`bed slow` once waited for good on its

@@ -82,7 +82,7 @@ def test_a_fault_command_that_hangs_is_killed_and_run_once_more(tmp_path, monkey
                     'sleep 600 &\necho $! > {child}\nwait\n'.format(calls=calls, child=child))
     tool.chmod(0o755)
     monkeypatch.setattr(bed, 'BED', tool)
-    monkeypatch.setattr(bed, 'FAULT_TIMEOUT', 2, raising=False)
+    monkeypatch.setattr(bed, 'FAULT_TIMEOUT', 2)
     with pytest.warns(UserWarning, match='bed slow 2 300 hung for 2 s: killed and run again'):
         bed.slow(2, 300)
     assert calls.read_text().splitlines() == ['slow 2 300', 'slow 2 300']
